@@ -1,0 +1,105 @@
+"""The alert callback: Kapacitor's alert POST in, a historicization CloudEvent out.
+
+Kapacitor POSTs plain JSON through its ``[[httppost]]`` endpoint and never retries.
+The same alert JSON may also arrive as a CloudEvent's data, when a KafkaSource
+reads the topic of Kapacitor's Kafka handler; both feed one mapping.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+
+from cloudevents.http import from_http
+from werkzeug.wrappers import Request, Response
+
+from ._alerts import AlertMapper, parse_alert
+from ._config import AlertSettings
+from ._exceptions import MalformedAlertError, SinkError, UnauthorizedError
+from ._logging import get_logger
+from ._sinks import AlertSink, sink_from_settings
+
+__all__ = ["AlertCallback"]
+
+_log = get_logger("alerts")
+
+
+class AlertCallback:
+    def __init__(self, settings: AlertSettings, sink: AlertSink | None = None) -> None:
+        self.settings = settings
+        self.mapper = AlertMapper.from_settings(settings)
+        self.sink = sink or sink_from_settings(settings)
+        token = settings.alert_callback_token
+        self._token = None if token is None else token.get_secret_value().encode()
+
+    def close(self) -> None:
+        self.sink.close()
+
+    def handle(self, request: Request) -> Response:
+        self._authorize(request)
+        if request.method != "POST":
+            raise MalformedAlertError("alerts must be POSTed")
+        # werkzeug answers 413 past this size instead of reading the body.
+        request.max_content_length = self.settings.alert_max_body_bytes
+        alert = parse_alert(self._alert_json(request))
+        event = self.mapper.to_event(alert)
+        fields: dict[str, Any] = {
+            "alert_id": alert.id,
+            "device": self.mapper.device_code(alert),
+            "level": alert.level,
+            "previous_level": alert.previousLevel,
+            "alert_time": alert.time.isoformat(),
+        }
+        if event is None:
+            _log.info(
+                "alert level not published", extra={"fields": {**fields, "outcome": "ignored"}}
+            )
+            return _json_response({"status": "ignored", "level": alert.level}, 200)
+        fields |= {"ce_id": event["id"], "ce_type": event["type"]}
+        try:
+            self.sink.send(event)
+        except SinkError:
+            # The alert exists nowhere else: Kapacitor has dropped it already.
+            _log.error(
+                "alert not delivered to the sink; it would be lost",
+                extra={"fields": {**fields, "outcome": "failed"}},
+                exc_info=True,
+            )
+            raise
+        _log.info("alert published", extra={"fields": {**fields, "outcome": "published"}})
+        return _json_response(
+            {
+                "status": "published",
+                "id": event["id"],
+                "type": event["type"],
+                "subject": event["subject"],
+            },
+            200,
+        )
+
+    def _authorize(self, request: Request) -> None:
+        if self._token is None:
+            return
+        presented = request.headers.get("Authorization", "")
+        scheme, _, credential = presented.partition(" ")
+        expected = self._token
+        if scheme.lower() != "bearer" or not hmac.compare_digest(credential.encode(), expected):
+            raise UnauthorizedError("missing or wrong bearer token")
+
+    def _alert_json(self, request: Request) -> Any:
+        body = request.get_data(cache=True)
+        content_type = request.headers.get("Content-Type", "")
+        if "ce-specversion" not in request.headers and not content_type.startswith(
+            "application/cloudevents"
+        ):
+            return body
+        # Direct or wrapped (dev.knative.kafka.event): either way the data is the alert.
+        data = from_http(dict(request.headers), body).data
+        if not isinstance(data, dict | bytes | str):
+            raise MalformedAlertError("the CloudEvent carries no alert JSON")
+        return data
+
+
+def _json_response(body: dict[str, Any], status: int) -> Response:
+    return Response(json.dumps(body), status=status, mimetype="application/json")

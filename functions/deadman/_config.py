@@ -1,0 +1,173 @@
+"""Settings, read from the environment and validated once at startup.
+
+Secrets (Kapacitor password or token, the callback token) may also come from files
+in ``SECRETS_DIR``, one file per setting named like its environment variable, which
+is how a Kubernetes Secret mounted as a volume looks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any, Literal, Self, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ._exceptions import ConfigurationError
+
+__all__ = [
+    "AlertSettings",
+    "KapacitorSettings",
+    "LifecycleSettings",
+    "load_settings",
+]
+
+_DURATION_PART = re.compile(r"(\d+)(ns|us|u|µ|ms|s|m|h|d|w)")
+_NANOS = {
+    "ns": 1,
+    "us": 1_000,
+    "u": 1_000,
+    "µ": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "h": 3_600_000_000_000,
+    "d": 86_400_000_000_000,
+    "w": 604_800_000_000_000,
+}
+_EXTRA_VAR_TYPES = {"string", "int", "float", "bool", "duration"}
+_RESERVED_VARS = {"name", "measurement", "db", "rp"}
+
+
+def influxql_duration_ns(text: str) -> int:
+    """Nanoseconds of an InfluxQL duration such as ``10s`` or ``1h30m``.
+
+    Kapacitor stores durations as integer nanoseconds and returns them that way,
+    so extra vars are normalised before they are compared with a stored task.
+    """
+    parts = _DURATION_PART.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"{text!r} is not a duration like 10s, 5m or 1h30m")
+    return sum(int(number) * _NANOS[unit] for number, unit in parts)
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        # Values such as "" for an optional secret mean "not set".
+        env_ignore_empty=True,
+    )
+
+
+class KapacitorSettings(_Base):
+    """How to reach Kapacitor and which template the deadman tasks come from."""
+
+    kapacitor_url: str = "http://127.0.0.1:9092"
+    kapacitor_username: str | None = None
+    kapacitor_password: SecretStr | None = None
+    kapacitor_token: SecretStr | None = None
+    kapacitor_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    kapacitor_connect_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    kapacitor_template_id: str = "measurement_series_not_fed_template"
+    kapacitor_template_file: str | None = None
+    bulk_concurrency: int = Field(default=8, ge=1, le=128)
+
+    @field_validator("kapacitor_url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as http://kapacitor:9092")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _one_credential_kind(self) -> Self:
+        if self.kapacitor_token is not None and self.kapacitor_username is not None:
+            raise ValueError("set KAPACITOR_TOKEN or KAPACITOR_USERNAME/PASSWORD, not both")
+        if (self.kapacitor_username is None) != (self.kapacitor_password is None):
+            raise ValueError("KAPACITOR_USERNAME and KAPACITOR_PASSWORD go together")
+        return self
+
+
+class LifecycleSettings(KapacitorSettings):
+    """Settings of the four lifecycle functions."""
+
+    kapacitor_db: str = Field(min_length=1)
+    kapacitor_rp: str = Field(default="autogen", min_length=1)
+    task_id_suffix: str = Field(default="_not_fed", pattern=r"^[-._\w]*$")
+    task_create_status: Literal["enabled", "disabled"] = "enabled"
+    # Extra template vars for every task, as JSON:
+    # {"period": {"type": "duration", "value": "30s"}}
+    task_extra_vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    max_devices_per_event: int = Field(default=20_000, ge=1)
+    device_code_max_length: int = Field(default=128, ge=1, le=1024)
+    event_type_created: str = "device-created"
+    event_type_enabled: str = "device-enabled"
+    event_type_disabled: str = "device-disabled"
+    event_type_deleted: str = "device-deleted"
+
+    @field_validator("task_extra_vars")
+    @classmethod
+    def _extra_vars_are_simple(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        normalised: dict[str, dict[str, Any]] = {}
+        for name, var in value.items():
+            if name in _RESERVED_VARS or name.startswith("deadman_"):
+                raise ValueError(f"var {name!r} is set by the functions themselves")
+            kind = var.get("type")
+            if kind not in _EXTRA_VAR_TYPES or "value" not in var:
+                raise ValueError(
+                    f"var {name!r} needs a type among {sorted(_EXTRA_VAR_TYPES)} and a value"
+                )
+            raw = var["value"]
+            if kind == "duration" and isinstance(raw, str):
+                raw = influxql_duration_ns(raw)
+            normalised[name] = {"type": kind, "value": raw}
+        return normalised
+
+
+class AlertSettings(_Base):
+    """Settings of the alert callback function."""
+
+    k_sink: str | None = None
+    kafka_bootstrap_servers: str | None = None
+    alerts_topic: str = "kapacitor-alerts-connector.events"
+    # librdkafka properties for the Kafka emitter (security.protocol, sasl.*), as JSON.
+    kafka_producer_config: dict[str, str] = Field(default_factory=dict)
+    alert_callback_token: SecretStr | None = None
+    alert_event_source: str = "/kapacitor/deadman"
+    alert_type_critical: str = "historicization-stopped"
+    alert_type_ok: str = "historicization-restarted"
+    alert_type_warning: str | None = None
+    alert_type_info: str | None = None
+    task_id_suffix: str = "_not_fed"
+    sink_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
+    alert_max_body_bytes: int = Field(default=65_536, ge=1_024)
+
+    @model_validator(mode="after")
+    def _has_a_sink(self) -> Self:
+        if not self.k_sink and not self.kafka_bootstrap_servers:
+            raise ValueError(
+                "no sink for alert events: set K_SINK (a SinkBinding does this in the"
+                " cluster) or KAFKA_BOOTSTRAP_SERVERS (local run)"
+            )
+        return self
+
+
+_SettingsT = TypeVar("_SettingsT", bound=_Base)
+
+
+def load_settings(kind: type[_SettingsT]) -> _SettingsT:
+    """Build ``kind`` from the environment, or raise a readable ``ConfigurationError``."""
+    secrets_dir = os.environ.get("SECRETS_DIR") or None
+    try:
+        return kind(_secrets_dir=secrets_dir)  # type: ignore[call-arg]
+    except ValidationError as error:
+        lines = []
+        for problem in error.errors():
+            where = ".".join(str(part) for part in problem["loc"]).upper() or "settings"
+            lines.append(f"  {where}: {problem['msg']}")
+        raise ConfigurationError(
+            f"invalid {kind.__name__} in the environment:\n" + "\n".join(lines)
+        ) from None

@@ -1,0 +1,254 @@
+"""A small client of Kapacitor's HTTP API (tasks and templates).
+
+Statuses and error texts follow what a real Kapacitor answers (see the captures
+the tests replay): create of an existing task is 400 ``task X already exists``,
+GET of a missing task 404, PATCH of a missing task 404, DELETE always 204. Errors
+are sorted into permanent (``KapacitorRejectedError``: the same call would fail
+again) and transient (``KapacitorUnavailableError``: retry later).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from ._config import KapacitorSettings
+from ._exceptions import (
+    KapacitorRejectedError,
+    KapacitorUnavailableError,
+    UnknownTemplateError,
+)
+
+__all__ = [
+    "KapacitorClient",
+    "Task",
+    "TaskAlreadyExistsError",
+    "TaskMissingError",
+    "Template",
+]
+
+_API = "/kapacitor/v1"
+# Connection failures are retried by the transport: nothing reached Kapacitor yet.
+_CONNECT_RETRIES = 2
+
+
+class TaskAlreadyExistsError(KapacitorRejectedError):
+    """Create answered ``task X already exists`` (another delivery won the race)."""
+
+
+class TaskMissingError(KapacitorRejectedError):
+    """PATCH answered ``task does not exist, cannot update``."""
+
+
+@dataclass(frozen=True)
+class Task:
+    """The parts of a Kapacitor task the lifecycle rules look at."""
+
+    id: str
+    status: str
+    template_id: str = ""
+    vars: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    executing: bool = False
+    error: str = ""
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Task:
+        return cls(
+            id=str(body["id"]),
+            status=str(body.get("status", "")),
+            template_id=str(body.get("template-id") or ""),
+            vars=dict(body.get("vars") or {}),
+            executing=bool(body.get("executing", False)),
+            error=str(body.get("error") or ""),
+        )
+
+    def var_value(self, name: str) -> Any:
+        var = self.vars.get(name)
+        return None if var is None else var.get("value")
+
+
+@dataclass(frozen=True)
+class Template:
+    id: str
+    script: str
+
+
+class KapacitorClient:
+    """Thread-safe; one per process, shared by every request of a worker."""
+
+    def __init__(
+        self,
+        settings: KapacitorSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        auth: httpx.Auth | None = None
+        headers = {"Accept": "application/json", "User-Agent": "deadman-functions"}
+        if settings.kapacitor_username is not None and settings.kapacitor_password is not None:
+            auth = httpx.BasicAuth(
+                settings.kapacitor_username, settings.kapacitor_password.get_secret_value()
+            )
+        elif settings.kapacitor_token is not None:
+            headers["Authorization"] = f"Bearer {settings.kapacitor_token.get_secret_value()}"
+        limits = httpx.Limits(
+            max_connections=settings.bulk_concurrency,
+            max_keepalive_connections=settings.bulk_concurrency,
+        )
+        self._client = httpx.Client(
+            base_url=settings.kapacitor_url + _API,
+            auth=auth,
+            headers=headers,
+            timeout=httpx.Timeout(
+                settings.kapacitor_timeout_seconds,
+                connect=settings.kapacitor_connect_timeout_seconds,
+            ),
+            transport=transport or httpx.HTTPTransport(retries=_CONNECT_RETRIES, limits=limits),
+        )
+        self._lock = threading.Lock()
+        self.calls = 0
+
+    def close(self) -> None:
+        self._client.close()
+
+    def ping(self) -> str:
+        """Kapacitor's version, from the ping reply."""
+        response = self._send("GET", "/ping")
+        return str(response.headers.get("X-Kapacitor-Version", ""))
+
+    # Tasks
+
+    def get_task(self, task_id: str) -> Task | None:
+        response = self._send(
+            "GET", _task_path(task_id), params={"script-format": "raw"}, missing_ok=True
+        )
+        return None if response.status_code == 404 else Task.from_json(response.json())
+
+    def create_task(self, body: Mapping[str, Any]) -> Task:
+        """Create a task; after a 5xx or a lost reply, read it back before failing.
+
+        Kapacitor may store a task and still answer 500 (an enabled task that fails
+        to start stays stored), and a timeout says nothing about what happened.
+        """
+        task_id = str(body["id"])
+        try:
+            return Task.from_json(self._send("POST", "/tasks", json=body).json())
+        except KapacitorUnavailableError as error:
+            stored = self.get_task(task_id)
+            if stored is None:
+                raise
+            if body.get("status") == "enabled" and not stored.executing:
+                raise KapacitorUnavailableError(
+                    f"task {task_id} was stored but did not start: {stored.error or error}",
+                    method="POST",
+                    path="/tasks",
+                    status_code=error.status_code,
+                ) from error
+            return stored
+
+    def update_task(self, task_id: str, body: Mapping[str, Any]) -> Task:
+        return Task.from_json(self._send("PATCH", _task_path(task_id), json=body).json())
+
+    def delete_task(self, task_id: str) -> None:
+        self._send("DELETE", _task_path(task_id))
+
+    def list_tasks(
+        self, *, pattern: str = "", fields: tuple[str, ...] = (), page_size: int = 500
+    ) -> Iterator[dict[str, Any]]:
+        """Every task matching ``pattern``, page by page (Kapacitor's default page is 100)."""
+        offset = 0
+        while True:
+            params: list[tuple[str, str | int]] = [("offset", offset), ("limit", page_size)]
+            if pattern:
+                params.append(("pattern", pattern))
+            params.extend(("fields", name) for name in fields)
+            page = self._send("GET", "/tasks", params=params).json().get("tasks") or []
+            yield from page
+            if len(page) < page_size:
+                return
+            offset += len(page)
+
+    # Templates
+
+    def get_template(self, template_id: str) -> Template | None:
+        response = self._send(
+            "GET", _template_path(template_id), params={"script-format": "raw"}, missing_ok=True
+        )
+        if response.status_code == 404:
+            return None
+        body = response.json()
+        return Template(id=str(body["id"]), script=str(body.get("script", "")))
+
+    def create_template(self, template_id: str, script: str) -> Template:
+        body = self._send("POST", "/templates", json={"id": template_id, "script": script}).json()
+        return Template(id=str(body["id"]), script=str(body.get("script", "")))
+
+    def update_template(self, template_id: str, script: str) -> Template:
+        body = self._send("PATCH", _template_path(template_id), json={"script": script}).json()
+        return Template(id=str(body["id"]), script=str(body.get("script", "")))
+
+    # Transport
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        missing_ok: bool = False,
+    ) -> httpx.Response:
+        with self._lock:
+            self.calls += 1
+        try:
+            response = self._client.request(method, path, json=json, params=params)
+        except httpx.TransportError as error:
+            raise KapacitorUnavailableError(
+                f"Kapacitor did not answer {method} {path}: {type(error).__name__}: {error}",
+                method=method,
+                path=path,
+            ) from error
+        if response.is_success or (missing_ok and response.status_code == 404):
+            return response
+        raise _error_for(method, path, response)
+
+
+def _error_for(method: str, path: str, response: httpx.Response) -> Exception:
+    status = response.status_code
+    text = _error_text(response)
+    message = f"Kapacitor answered {status} to {method} {path}: {text}"
+    kwargs: dict[str, Any] = {"method": method, "path": path, "status_code": status}
+    if status >= 500 or status in (401, 403, 408, 429):
+        # 401/403 are credentials the operator must fix; retrying (then the
+        # dead-letter topic) keeps the events instead of dropping them.
+        return KapacitorUnavailableError(message, **kwargs)
+    if status == 404 and method == "PATCH":
+        return TaskMissingError(message, **kwargs)
+    if status == 400 and text.endswith("already exists"):
+        return TaskAlreadyExistsError(message, **kwargs)
+    if status == 400 and text.startswith("unknown template"):
+        return UnknownTemplateError(message, **kwargs)
+    return KapacitorRejectedError(message, **kwargs)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("error") or body.get("message") or body)[:500]
+    return str(body)[:200]
+
+
+def _task_path(task_id: str) -> str:
+    # Ids are validated before they get here; quoting keeps the path one segment anyway.
+    return "/tasks/" + quote(task_id, safe="")
+
+
+def _template_path(template_id: str) -> str:
+    return "/templates/" + quote(template_id, safe="")

@@ -1,0 +1,210 @@
+"""The lifecycle rules: what each event does to a device's Kapacitor task.
+
+| action   | task present                  | task missing                 |
+|----------|-------------------------------|------------------------------|
+| created  | ensure it exists (create status) | create it                 |
+| enabled  | status enabled                | create it enabled (fallback) |
+| disabled | status disabled               | nothing to do                |
+| deleted  | delete it                     | nothing to do                |
+
+Order safety: every write records the inner event's ``time`` (and id) in task
+vars that the script does not declare; Kapacitor stores them. An event older than
+the recorded one is acknowledged and changes nothing, so retries, dead-letter
+replays and several sources may deliver late and out of order.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ._events import Action, check_device_code, parse_time
+from ._exceptions import DeadmanError
+from ._kapacitor import KapacitorClient, Task, TaskAlreadyExistsError, TaskMissingError
+
+__all__ = [
+    "EVENT_ID_VAR",
+    "EVENT_TIME_VAR",
+    "DeviceOutcome",
+    "Result",
+    "TaskRules",
+]
+
+EVENT_TIME_VAR = "deadman_event_time"
+EVENT_ID_VAR = "deadman_event_id"
+
+
+class Result(enum.StrEnum):
+    """How one device's action ended."""
+
+    APPLIED = "applied"
+    ALREADY_IN_STATE = "already_in_state"
+    STALE = "stale"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeviceOutcome:
+    device: str
+    task_id: str
+    action: Action
+    result: Result
+    detail: str = ""
+    error: DeadmanError | None = None
+
+
+@dataclass(frozen=True)
+class TaskRules:
+    """Applies one action to one device's task through the Kapacitor client."""
+
+    client: KapacitorClient
+    template_id: str
+    db: str
+    rp: str
+    suffix: str
+    create_status: str
+    extra_vars: Mapping[str, Mapping[str, Any]]
+    max_code_length: int
+
+    def apply(
+        self, device: str, action: Action, event_time: datetime, event_id: str
+    ) -> DeviceOutcome:
+        """Apply ``action``; permanent and transient errors come back as FAILED."""
+        task_id = device + self.suffix
+        try:
+            check_device_code(device, self.max_code_length, self.suffix)
+            step = _STEPS[action]
+            result, detail = step(self, task_id, device, action, event_time, event_id)
+        except DeadmanError as error:
+            return DeviceOutcome(device, task_id, action, Result.FAILED, error.message, error)
+        return DeviceOutcome(device, task_id, action, result, detail)
+
+    # One function per action; each returns (result, detail).
+
+    def _ensure_status(
+        self, task_id: str, device: str, action: Action, time: datetime, event_id: str
+    ) -> tuple[Result, str]:
+        wanted = "enabled" if action is Action.ENABLE else self.create_status
+        task = self.client.get_task(task_id)
+        if task is None:
+            try:
+                self.client.create_task(self._create_body(task_id, device, wanted, time, event_id))
+                return Result.APPLIED, f"created {wanted}"
+            except TaskAlreadyExistsError:
+                # A concurrent delivery created it between our GET and POST.
+                task = self.client.get_task(task_id)
+                if task is None:
+                    raise
+        return self._converge(task, device, wanted, time, event_id)
+
+    def _disable(
+        self, task_id: str, device: str, action: Action, time: datetime, event_id: str
+    ) -> tuple[Result, str]:
+        task = self.client.get_task(task_id)
+        if task is None:
+            return Result.ALREADY_IN_STATE, "no task"
+        try:
+            return self._converge(task, device, "disabled", time, event_id)
+        except TaskMissingError:
+            return Result.ALREADY_IN_STATE, "no task"
+
+    def _delete(
+        self, task_id: str, device: str, action: Action, time: datetime, event_id: str
+    ) -> tuple[Result, str]:
+        task = self.client.get_task(task_id)
+        if task is None:
+            return Result.ALREADY_IN_STATE, "no task"
+        recorded = _recorded_time(task)
+        if recorded is not None and recorded > time:
+            return Result.STALE, f"task records a newer event ({_format_time(recorded)})"
+        self.client.delete_task(task_id)
+        return Result.APPLIED, "deleted"
+
+    # Helpers
+
+    def _converge(
+        self, task: Task, device: str, wanted: str, time: datetime, event_id: str
+    ) -> tuple[Result, str]:
+        recorded = _recorded_time(task)
+        if recorded is not None and recorded > time:
+            return Result.STALE, f"task records a newer event ({_format_time(recorded)})"
+        desired_vars = self._vars(task.id, device, time, event_id)
+        definition_changed = _definition(task.vars) != _definition(desired_vars)
+        if task.status == wanted and not definition_changed:
+            if recorded is not None and recorded >= time:
+                return Result.ALREADY_IN_STATE, wanted
+            # Same state, newer event: record its time, or a late older event of
+            # the opposite kind would still look newer than the task.
+            self.client.update_task(task.id, {"vars": desired_vars})
+            return Result.ALREADY_IN_STATE, f"{wanted}; recorded event time"
+        if task.status != wanted:
+            # A status change to enabled starts the task with the vars sent along.
+            self.client.update_task(task.id, {"status": wanted, "vars": desired_vars})
+            return Result.APPLIED, wanted
+        self.client.update_task(task.id, {"vars": desired_vars})
+        if wanted == "enabled":
+            # PATCH never reloads a running task: cycle it so the new vars apply.
+            self.client.update_task(task.id, {"status": "disabled"})
+            self.client.update_task(task.id, {"status": "enabled"})
+        return Result.APPLIED, f"{wanted}; vars updated"
+
+    def _create_body(
+        self, task_id: str, device: str, status: str, time: datetime, event_id: str
+    ) -> dict[str, Any]:
+        return {
+            "id": task_id,
+            "template-id": self.template_id,
+            "dbrps": [{"db": self.db, "rp": self.rp}],
+            "vars": self._vars(task_id, device, time, event_id),
+            "status": status,
+        }
+
+    def _vars(
+        self, task_id: str, device: str, time: datetime, event_id: str
+    ) -> dict[str, dict[str, Any]]:
+        # PATCH replaces the whole var map, so every write sends all of them.
+        variables: dict[str, dict[str, Any]] = {
+            "name": {"type": "string", "value": task_id},
+            "measurement": {"type": "string", "value": device},
+            "db": {"type": "string", "value": self.db},
+            "rp": {"type": "string", "value": self.rp},
+        }
+        variables.update({name: dict(var) for name, var in self.extra_vars.items()})
+        variables[EVENT_TIME_VAR] = {"type": "string", "value": _format_time(time)}
+        variables[EVENT_ID_VAR] = {"type": "string", "value": event_id}
+        return variables
+
+
+_Step = Callable[[TaskRules, str, str, Action, datetime, str], tuple[Result, str]]
+_STEPS: dict[Action, _Step] = {
+    Action.CREATE: TaskRules._ensure_status,
+    Action.ENABLE: TaskRules._ensure_status,
+    Action.DISABLE: TaskRules._disable,
+    Action.DELETE: TaskRules._delete,
+}
+
+
+def _definition(variables: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """The vars that shape what the task does (bookkeeping vars left out)."""
+    return {
+        name: (var.get("type"), var.get("value"))
+        for name, var in variables.items()
+        if name not in (EVENT_TIME_VAR, EVENT_ID_VAR)
+    }
+
+
+def _recorded_time(task: Task) -> datetime | None:
+    value = task.var_value(EVENT_TIME_VAR)
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _format_time(time: datetime) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

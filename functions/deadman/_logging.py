@@ -1,0 +1,50 @@
+"""Structured logs: one JSON object per line on standard output.
+
+Fields passed with ``extra={"fields": {...}}`` become top-level keys, so a log
+pipeline can filter on ``device``, ``ce_id``, ``kafka_offset`` or ``outcome``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["configure_logging", "get_logger"]
+
+_ROOT = "deadman"
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Send this package's logs to stdout as JSON lines (idempotent)."""
+    logger = logging.getLogger(_ROOT)
+    logger.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())
+    if not any(getattr(handler, "_deadman", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        handler._deadman = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.propagate = False
+
+
+def get_logger(name: str) -> logging.Logger:
+    return logging.getLogger(f"{_ROOT}.{name}")

@@ -1,0 +1,76 @@
+"""Per-process wiring: settings checked at startup, clients made on first use.
+
+functions-framework imports ``main.py`` in gunicorn's master and forks workers
+afterwards, so settings are validated at import (a bad configuration stops the
+container with a readable message) while sockets, pools and Kafka producers are
+only made in the worker that uses them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+from ._callback import AlertCallback
+from ._config import AlertSettings, LifecycleSettings, load_settings
+from ._exceptions import DeadmanError
+from ._logging import configure_logging, get_logger
+from ._service import LifecycleService
+from ._statuses import error_response, status_for
+
+__all__ = ["alert_callback", "lifecycle", "render_error", "startup"]
+
+LIFECYCLE_TARGETS = frozenset({"create_alert", "enable_alert", "disable_alert", "delete_alert"})
+ALERT_TARGETS = frozenset({"alert_callback"})
+
+_log = get_logger("runtime")
+_lock = threading.Lock()
+_services: dict[str, Any] = {}
+
+
+def startup(target: str | None = None) -> None:
+    """Validate the settings the served target needs; forget earlier services."""
+    configure_logging()
+    target = target or os.environ.get("FUNCTION_TARGET")
+    with _lock:
+        for service in _services.values():
+            service.close()
+        _services.clear()
+        if target in LIFECYCLE_TARGETS:
+            _services["lifecycle_settings"] = load_settings(LifecycleSettings)
+        elif target in ALERT_TARGETS:
+            _services["alert_settings"] = load_settings(AlertSettings)
+
+
+def lifecycle() -> LifecycleService:
+    with _lock:
+        service = _services.get("lifecycle")
+        if service is None:
+            settings = _services.get("lifecycle_settings") or load_settings(LifecycleSettings)
+            service = _services["lifecycle"] = LifecycleService(settings)
+        return service  # type: ignore[no-any-return,unused-ignore]
+
+
+def alert_callback() -> AlertCallback:
+    with _lock:
+        service = _services.get("alerts")
+        if service is None:
+            settings = _services.get("alert_settings") or load_settings(AlertSettings)
+            service = _services["alerts"] = AlertCallback(settings)
+        return service  # type: ignore[no-any-return,unused-ignore]
+
+
+def render_error(error: Exception) -> Response:
+    """Every error a function raises becomes a compact JSON answer (see _statuses)."""
+    status, code = status_for(error)
+    if not isinstance(error, DeadmanError) and status >= 500:
+        _log.error("unexpected error", exc_info=error, extra={"fields": {"error": code}})
+    else:
+        _log.info(
+            "request refused",
+            extra={"fields": {"status": status, "error": code, "reason": str(error)[:300]}},
+        )
+    return error_response(error)

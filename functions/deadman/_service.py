@@ -1,0 +1,122 @@
+"""A lifecycle event in, every device's task converged, one outcome per device out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ._config import LifecycleSettings
+from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
+from ._exceptions import (
+    DevicesRejectedError,
+    DevicesUnavailableError,
+    KapacitorUnavailableError,
+)
+from ._kapacitor import KapacitorClient
+from ._lifecycle import DeviceOutcome, Result, TaskRules
+from ._logging import get_logger
+
+__all__ = ["LifecycleService"]
+
+_log = get_logger("lifecycle")
+
+
+class LifecycleService:
+    """Owns the Kapacitor client and the worker pool of one process."""
+
+    def __init__(self, settings: LifecycleSettings, client: KapacitorClient | None = None) -> None:
+        self.settings = settings
+        self.client = client or KapacitorClient(settings)
+        self.rules = TaskRules(
+            client=self.client,
+            template_id=settings.kapacitor_template_id,
+            db=settings.kapacitor_db,
+            rp=settings.kapacitor_rp,
+            suffix=settings.task_id_suffix,
+            create_status=settings.task_create_status,
+            extra_vars=settings.task_extra_vars,
+            max_code_length=settings.device_code_max_length,
+        )
+        self.types = EventTypes(
+            created=settings.event_type_created,
+            enabled=settings.event_type_enabled,
+            disabled=settings.event_type_disabled,
+            deleted=settings.event_type_deleted,
+        )
+        # Bounds the calls in flight toward Kapacitor for the whole process, since
+        # Kapacitor, not this function, is the bottleneck of a bulk event.
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.bulk_concurrency, thread_name_prefix="kapacitor"
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+    def handle(
+        self, attributes: Mapping[str, Any], data: Any, action: Action
+    ) -> list[DeviceOutcome]:
+        """Apply a delivered CloudEvent if it asks for ``action``; raise on failures."""
+        event = parse_lifecycle_event(
+            attributes, data, self.types, self.settings.max_devices_per_event
+        )
+        if event.action is not action:
+            _log.info(
+                "event not handled by this function",
+                extra={
+                    "fields": {
+                        **event.delivery.log_fields(),
+                        "event_id": event.id,
+                        "event_type": event.type,
+                        "handles": action.value,
+                        "outcome": "ignored",
+                    }
+                },
+            )
+            return []
+        outcomes = self.apply(event)
+        _raise_for_failures(event, outcomes)
+        return outcomes
+
+    def apply(self, event: LifecycleEvent) -> list[DeviceOutcome]:
+        assert event.action is not None
+        action = event.action
+
+        def apply_one(device: str) -> DeviceOutcome:
+            outcome = self.rules.apply(device, action, event.time, event.id)
+            _log_outcome(event, outcome)
+            return outcome
+
+        if len(event.devices) == 1:
+            return [apply_one(event.devices[0])]
+        return list(self._pool.map(apply_one, event.devices))
+
+
+def _log_outcome(event: LifecycleEvent, outcome: DeviceOutcome) -> None:
+    fields = {
+        **event.delivery.log_fields(),
+        "event_id": event.id,
+        "event_type": event.type,
+        "event_time": event.time.isoformat(),
+        "device": outcome.device,
+        "task_id": outcome.task_id,
+        "action": outcome.action.value,
+        "outcome": outcome.result.value,
+        "detail": outcome.detail,
+    }
+    if outcome.result is Result.FAILED:
+        fields["transient"] = isinstance(outcome.error, KapacitorUnavailableError)
+        _log.warning("device action failed", extra={"fields": fields})
+    else:
+        _log.info("device action done", extra={"fields": fields})
+
+
+def _raise_for_failures(event: LifecycleEvent, outcomes: list[DeviceOutcome]) -> None:
+    failed = [outcome for outcome in outcomes if outcome.result is Result.FAILED]
+    transient = [o for o in failed if isinstance(o.error, KapacitorUnavailableError)]
+    if transient:
+        # Redelivering the whole event is safe: applied devices are idempotent.
+        raise DevicesUnavailableError(event.id, [(o.device, o.detail) for o in transient])
+    if failed:
+        raise DevicesRejectedError(event.id, [(o.device, o.detail) for o in failed])
