@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from deadman_local.broker import EmbeddedBroker
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +86,9 @@ def wrapped_delivery(inner: dict[str, Any], partition: int = 0, offset: int = 7)
 
 def direct_binary(inner: dict[str, Any]) -> HttpDelivery:
     headers = {
-        f"ce-{name}": str(value) for name, value in inner.items() if name not in ("data",
-                                                                              "datacontenttype")
+        f"ce-{name}": str(value)
+        for name, value in inner.items()
+        if name not in ("data", "datacontenttype")
     }
     headers["Content-Type"] = inner.get("datacontenttype", "application/json")
     return HttpDelivery(headers, json.dumps(inner["data"]).encode())

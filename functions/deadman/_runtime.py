@@ -21,35 +21,43 @@ from ._logging import configure_logging, get_logger
 from ._service import LifecycleService
 from ._statuses import error_response, status_for
 
-__all__ = ["alert_callback", "lifecycle", "render_error", "startup"]
+__all__ = ["alert_callback", "lifecycle", "render_error", "shutdown", "startup"]
 
 LIFECYCLE_TARGETS = frozenset({"create_alert", "enable_alert", "disable_alert", "delete_alert"})
 ALERT_TARGETS = frozenset({"alert_callback"})
 
 _log = get_logger("runtime")
 _lock = threading.Lock()
+_settings: dict[str, Any] = {}
 _services: dict[str, Any] = {}
 
 
 def startup(target: str | None = None) -> None:
     """Validate the settings the served target needs; forget earlier services."""
     configure_logging()
-    target = target or os.environ.get("FUNCTION_TARGET")
+    target = os.environ.get("FUNCTION_TARGET") if target is None else target
+    shutdown()
+    with _lock:
+        if target in LIFECYCLE_TARGETS:
+            _settings["lifecycle"] = load_settings(LifecycleSettings)
+        elif target in ALERT_TARGETS:
+            _settings["alerts"] = load_settings(AlertSettings)
+
+
+def shutdown() -> None:
+    """Close the clients, pools and producers this process made."""
     with _lock:
         for service in _services.values():
             service.close()
         _services.clear()
-        if target in LIFECYCLE_TARGETS:
-            _services["lifecycle_settings"] = load_settings(LifecycleSettings)
-        elif target in ALERT_TARGETS:
-            _services["alert_settings"] = load_settings(AlertSettings)
+        _settings.clear()
 
 
 def lifecycle() -> LifecycleService:
     with _lock:
         service = _services.get("lifecycle")
         if service is None:
-            settings = _services.get("lifecycle_settings") or load_settings(LifecycleSettings)
+            settings = _settings.get("lifecycle") or load_settings(LifecycleSettings)
             service = _services["lifecycle"] = LifecycleService(settings)
         return service  # type: ignore[no-any-return,unused-ignore]
 
@@ -58,7 +66,7 @@ def alert_callback() -> AlertCallback:
     with _lock:
         service = _services.get("alerts")
         if service is None:
-            settings = _services.get("alert_settings") or load_settings(AlertSettings)
+            settings = _settings.get("alerts") or load_settings(AlertSettings)
             service = _services["alerts"] = AlertCallback(settings)
         return service  # type: ignore[no-any-return,unused-ignore]
 

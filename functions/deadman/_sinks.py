@@ -11,11 +11,13 @@ import threading
 from typing import Any, Protocol
 
 import httpx
-from cloudevents.http import CloudEvent, to_binary
+from cloudevents.conversion import to_binary
+from cloudevents.http import CloudEvent
 from cloudevents.kafka import to_binary as to_kafka_binary
 
 from ._config import AlertSettings
 from ._exceptions import SinkRejectedError, SinkUnavailableError
+from ._logging import get_logger
 
 __all__ = ["AlertSink", "HttpSink", "KafkaSink", "sink_from_settings"]
 
@@ -139,7 +141,8 @@ class KafkaSink:
             if self._producer is None:
                 from confluent_kafka import Producer
 
-                self._producer = Producer(self._config)
+                # librdkafka's own log lines go through ours, as JSON.
+                self._producer = Producer(self._config, logger=get_logger("kafka"))
                 self._poller = threading.Thread(
                     target=self._poll, name="kafka-delivery-reports", daemon=True
                 )

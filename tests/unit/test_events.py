@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from cloudevents.http import from_http
+
 from deadman import (
     Action,
     EventTypes,
@@ -17,7 +18,6 @@ from deadman import (
     parse_lifecycle_event,
 )
 from deadman._events import check_device_code
-
 from tests.conftest import HttpDelivery, inner_event, wrapped_delivery
 
 TYPES = EventTypes()

@@ -6,6 +6,8 @@ import json
 
 import pytest
 from cloudevents.exceptions import MissingRequiredFields
+from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
+
 from deadman import (
     ConfigurationError,
     DevicesRejectedError,
@@ -22,7 +24,6 @@ from deadman import (
     UnknownTemplateError,
 )
 from deadman._statuses import MAX_ERROR_BODY_BYTES, error_body, status_for
-from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 
 # Statuses the Kafka data plane retries; everything else goes straight to the DLQ.
 RETRIED = {404, 408, 409, 429} | set(range(500, 600))

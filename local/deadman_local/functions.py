@@ -1,0 +1,123 @@
+"""Running a function the way its container does: functions-framework on gunicorn."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from .broker import free_port
+
+__all__ = ["FUNCTIONS_SOURCE", "FunctionProcess"]
+
+FUNCTIONS_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
+
+
+@dataclass
+class FunctionProcess:
+    """One target served by ``functions-framework`` (gunicorn) on a loopback port."""
+
+    target: str
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = 0
+    host: str = "127.0.0.1"
+    log_path: Path | None = None
+    stdout: IO[bytes] | int | None = None
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log: IO[bytes] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self.port = free_port(self.host)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    def start(self, timeout: float = 30.0) -> FunctionProcess:
+        output: IO[bytes] | int | None = self.stdout
+        if self.log_path is not None:
+            self._log = output = self.log_path.open("ab")
+        signature = "http" if self.target == "alert_callback" else "cloudevent"
+        env = {
+            **os.environ,
+            "FUNCTION_TARGET": self.target,
+            "FUNCTION_SIGNATURE_TYPE": signature,
+            "FUNCTION_SOURCE": str(FUNCTIONS_SOURCE),
+            "PYTHONUNBUFFERED": "1",
+            **self.env,
+        }
+        self._process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+            ],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_until_listening(timeout)
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM) -> int | None:
+        """Stop the whole process group (gunicorn master and workers)."""
+        code = None
+        if self._process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, sig)
+            try:
+                code = self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                code = self._process.wait()
+            self._process = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return code
+
+    def __enter__(self) -> FunctionProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _wait_until_listening(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is not None and self._process.poll() is not None:
+                code = self._process.returncode
+                self._process = None
+                raise RuntimeError(f"{self.target} exited with {code} before listening")
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.host, self.port), timeout=0.2),
+            ):
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise TimeoutError(f"{self.target} did not listen on {self.port} in {timeout} s")
