@@ -23,25 +23,25 @@ def render_error(error: Exception) -> Response:
 @functions_framework.cloud_event
 def create_alert(event: CloudEvent) -> None:
     """device-created: make sure the device's task exists."""
-    runtime.lifecycle().handle(event.get_attributes(), event.get_data(), Action.CREATE)
+    runtime.handle_lifecycle(event, Action.CREATE)
 
 
 @functions_framework.cloud_event
 def enable_alert(event: CloudEvent) -> None:
     """device-enabled: enable the task, creating it when missing."""
-    runtime.lifecycle().handle(event.get_attributes(), event.get_data(), Action.ENABLE)
+    runtime.handle_lifecycle(event, Action.ENABLE)
 
 
 @functions_framework.cloud_event
 def disable_alert(event: CloudEvent) -> None:
     """device-disabled: disable the task if there is one."""
-    runtime.lifecycle().handle(event.get_attributes(), event.get_data(), Action.DISABLE)
+    runtime.handle_lifecycle(event, Action.DISABLE)
 
 
 @functions_framework.cloud_event
 def delete_alert(event: CloudEvent) -> None:
     """device-deleted: delete the task."""
-    runtime.lifecycle().handle(event.get_attributes(), event.get_data(), Action.DELETE)
+    runtime.handle_lifecycle(event, Action.DELETE)
 
 
 @functions_framework.http

@@ -133,3 +133,19 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedB
     log = tmp_path_factory.mktemp("tansu") / "tansu.log"
     with EmbeddedBroker(log_path=log) as broker:
         yield broker
+
+
+TEMPLATE_ID = "measurement_series_not_fed_template"
+
+
+@pytest.fixture
+def kapacitor() -> Iterator[Any]:
+    """The Kapacitor API emulator on a free port, with the project's template installed."""
+    from deadman._template import bundled_template
+    from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
+
+    emulator = KapacitorEmulator()
+    emulator.add_template(TEMPLATE_ID, bundled_template(TEMPLATE_ID))
+    with serve(emulator) as running:
+        running.emulator = emulator
+        yield running

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from ._events import Action, check_device_code, parse_time
-from ._exceptions import DeadmanError
+from ._exceptions import DeadmanError, KapacitorUnavailableError
 from ._kapacitor import KapacitorClient, Task, TaskAlreadyExistsError, TaskMissingError
 
 __all__ = [
@@ -133,6 +133,16 @@ class TaskRules:
             return Result.STALE, f"task records a newer event ({_format_time(recorded)})"
         desired_vars = self._vars(task.id, device, time, event_id)
         definition_changed = _definition(task.vars) != _definition(desired_vars)
+        if wanted == "enabled" and task.status == "enabled" and not task.executing:
+            # Stored enabled but not running (a start that failed, e.g. a create that
+            # answered 500): start it again, and fail loudly if it still does not run.
+            self.client.update_task(task.id, {"status": "disabled", "vars": desired_vars})
+            restarted = self.client.update_task(task.id, {"status": "enabled"})
+            if not restarted.executing:
+                raise KapacitorUnavailableError(
+                    f"task {task.id} is enabled but does not run: {restarted.error}"
+                )
+            return Result.APPLIED, "enabled; restarted a task that was not running"
         if task.status == wanted and not definition_changed:
             if recorded is not None and recorded >= time:
                 return Result.ALREADY_IN_STATE, wanted

@@ -55,7 +55,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[BaseException], int, str], ...] = (
     (ConfigurationError, 503, "misconfigured"),
 )
 # Statuses that would mean something else to the Kafka data plane or hide a crash.
-_REWRITTEN = {404: 400, 405: 400, 500: 503}
+_REWRITTEN = {404: 400, 405: 400, 415: 400, 500: 503}
 
 
 def status_for(error: BaseException) -> tuple[int, str]:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ._config import KapacitorSettings, load_settings
+from ._dlq_cli import add_dlq_commands
 from ._exceptions import DeadmanError
 from ._kapacitor import KapacitorClient
 from ._template import install_template, read_template
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     template.add_argument("--dry-run", action="store_true", help="say what would change")
     template.set_defaults(run=_install_template)
+    add_dlq_commands(commands)
     return parser
 
 

@@ -1,0 +1,343 @@
+"""The four lifecycle functions served by functions-framework, against the emulator.
+
+Every row of SPEC §3 (what each event does) and §4 (which status Knative gets).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from flask.testing import FlaskClient
+
+from deadman import EVENT_TIME_VAR
+from deadman_local.functions import FunctionProcess
+from tests.conftest import (
+    HttpDelivery,
+    direct_binary,
+    direct_structured,
+    inner_event,
+    wrapped_delivery,
+)
+from tests.functions.conftest import AppFactory
+
+T0 = "2026-11-21T17:45:00.000Z"
+T1 = "2026-11-21T17:46:00.000Z"
+T2 = "2026-11-21T17:47:00.000Z"
+
+TARGETS = {
+    "device-created": "create_alert",
+    "device-enabled": "enable_alert",
+    "device-disabled": "disable_alert",
+    "device-deleted": "delete_alert",
+}
+
+
+@pytest.fixture
+def send(function_client: AppFactory, kapacitor: Any) -> Callable[..., Any]:
+    """POST an event to the function that handles its type; returns the response."""
+    clients: dict[str, FlaskClient] = {}
+
+    def post(
+        event_type: str,
+        devices: list[str],
+        *,
+        time: str = T1,
+        event_id: str | None = None,
+        deliver: Callable[[dict[str, Any]], HttpDelivery] = wrapped_delivery,
+        target: str | None = None,
+        **env: str,
+    ) -> Any:
+        target = target or TARGETS[event_type]
+        key = target + json.dumps(env, sort_keys=True)
+        if key not in clients:
+            clients[key] = function_client(
+                target, KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot", **env
+            )
+        inner = inner_event(
+            event_type, devices, time=time, event_id=event_id or f"{event_type}-{time}"
+        )
+        delivery = deliver(inner)
+        return clients[key].post("/", headers=delivery.headers, data=delivery.body)
+
+    return post
+
+
+def statuses(kapacitor: Any) -> dict[str, str]:
+    return {task_id: task.status for task_id, task in kapacitor.emulator.tasks().items()}
+
+
+def writes(kapacitor: Any) -> int:
+    calls = kapacitor.emulator.calls
+    return sum(count for (method, _), count in calls.items() if method != "GET")
+
+
+def test_enable_alert_every_delivery_form_creates_enabled_task(
+    send: Callable[..., Any], kapacitor: Any, deliver_as: Any
+) -> None:
+    response = send("device-enabled", ["dev-1"], deliver=deliver_as)
+    assert response.status_code == 200, response.data
+    task = kapacitor.emulator.task("dev-1_not_fed")
+    assert task.status == "enabled"
+    assert task.template_id == "measurement_series_not_fed_template"
+    assert task.vars["measurement"].value == "dev-1"
+    assert task.vars["name"].value == "dev-1_not_fed"
+    assert task.vars["db"].value == "iot"
+    assert task.vars["rp"].value == "autogen"
+    assert [(d.db, d.rp) for d in task.dbrps] == [("iot", "autogen")]
+
+
+def test_lifecycle_done_when_scenario(send: Callable[..., Any], kapacitor: Any) -> None:
+    devices = ["dev-1", "dev-2", "dev-3"]
+    assert send("device-enabled", devices, time=T1).status_code == 200
+    assert statuses(kapacitor) == {f"{d}_not_fed": "enabled" for d in devices}
+    assert send("device-disabled", devices, time=T2).status_code == 200
+    assert statuses(kapacitor) == {f"{d}_not_fed": "disabled" for d in devices}
+    before = writes(kapacitor)
+    assert send("device-enabled", devices, time=T1).status_code == 200
+    assert statuses(kapacitor) == {f"{d}_not_fed": "disabled" for d in devices}
+    assert writes(kapacitor) == before
+    response = send("device-enabled", ['dev"4'], time=T2)
+    assert 400 <= response.status_code < 500
+    assert 'dev"4_not_fed' not in statuses(kapacitor)
+    assert response.json["devices"][0]["device"] == 'dev"4'
+
+
+def test_create_alert_missing_task_creates_enabled(send: Callable[..., Any], kapacitor: Any):
+    assert send("device-created", ["d"]).status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "enabled"}
+
+
+def test_create_alert_configured_create_status(send: Callable[..., Any], kapacitor: Any):
+    assert send("device-created", ["d"], TASK_CREATE_STATUS="disabled").status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "disabled"}
+
+
+def test_create_alert_existing_task_kept(send: Callable[..., Any], kapacitor: Any) -> None:
+    send("device-created", ["d"], time=T0)
+    before = kapacitor.emulator.task("d_not_fed").created
+    assert send("device-created", ["d"], time=T1).status_code == 200
+    assert kapacitor.emulator.task("d_not_fed").created == before
+
+
+def test_enable_alert_disabled_task_enabled(send: Callable[..., Any], kapacitor: Any) -> None:
+    send("device-created", ["d"], time=T0, TASK_CREATE_STATUS="disabled")
+    assert send("device-enabled", ["d"], time=T1).status_code == 200
+    task = kapacitor.emulator.task("d_not_fed")
+    assert task.status == "enabled"
+    assert task.executing
+
+
+def test_disable_alert_enabled_task_disabled(send: Callable[..., Any], kapacitor: Any) -> None:
+    send("device-enabled", ["d"], time=T0)
+    assert send("device-disabled", ["d"], time=T1).status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "disabled"}
+
+
+def test_disable_alert_missing_task_is_success(send: Callable[..., Any], kapacitor: Any):
+    assert send("device-disabled", ["ghost"]).status_code == 200
+    assert statuses(kapacitor) == {}
+    assert writes(kapacitor) == 0
+
+
+def test_delete_alert_present_task_deleted(send: Callable[..., Any], kapacitor: Any) -> None:
+    send("device-enabled", ["d"], time=T0)
+    assert send("device-deleted", ["d"], time=T1).status_code == 200
+    assert statuses(kapacitor) == {}
+
+
+def test_delete_alert_missing_task_is_success(send: Callable[..., Any], kapacitor: Any) -> None:
+    assert send("device-deleted", ["ghost"]).status_code == 200
+
+
+@pytest.mark.parametrize("event_type", sorted(TARGETS))
+def test_lifecycle_duplicate_event_costs_one_get_and_no_write(
+    send: Callable[..., Any], kapacitor: Any, event_type: str
+) -> None:
+    send("device-enabled", ["d"], time=T0)
+    send(event_type, ["d"], time=T1)
+    calls_before = sum(kapacitor.emulator.calls.values())
+    writes_before = writes(kapacitor)
+    snapshot = statuses(kapacitor)
+    assert send(event_type, ["d"], time=T1).status_code == 200
+    assert statuses(kapacitor) == snapshot
+    assert writes(kapacitor) == writes_before
+    assert sum(kapacitor.emulator.calls.values()) - calls_before == 1
+
+
+@pytest.mark.parametrize(
+    ("late_type", "newest_type", "expected"),
+    [
+        ("device-enabled", "device-disabled", {"d_not_fed": "disabled"}),
+        ("device-disabled", "device-enabled", {"d_not_fed": "enabled"}),
+        ("device-deleted", "device-enabled", {"d_not_fed": "enabled"}),
+        ("device-created", "device-disabled", {"d_not_fed": "disabled"}),
+    ],
+)
+def test_lifecycle_stale_event_changes_nothing(
+    send: Callable[..., Any],
+    kapacitor: Any,
+    late_type: str,
+    newest_type: str,
+    expected: dict[str, str],
+) -> None:
+    send("device-created", ["d"], time=T0)
+    send(newest_type, ["d"], time=T2)
+    response = send(late_type, ["d"], time=T1)
+    assert response.status_code == 200
+    assert statuses(kapacitor) == expected
+    recorded = kapacitor.emulator.task("d_not_fed").vars[EVENT_TIME_VAR].value
+    assert recorded.startswith("2026-11-21T17:47:00")
+
+
+def test_enable_alert_newer_event_same_state_records_time(
+    send: Callable[..., Any], kapacitor: Any
+) -> None:
+    """Otherwise a late disable older than this enable would still win."""
+    send("device-enabled", ["d"], time=T0)
+    send("device-enabled", ["d"], time=T2)
+    assert send("device-disabled", ["d"], time=T1).status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "enabled"}
+
+
+@pytest.mark.parametrize("event_type", ["device-disabled", "device-created", "something-else"])
+def test_enable_alert_ignores_other_types(
+    send: Callable[..., Any], kapacitor: Any, event_type: str
+) -> None:
+    response = send(event_type, ["d"], target="enable_alert")
+    assert response.status_code == 200
+    assert sum(kapacitor.emulator.calls.values()) == 0
+
+
+def test_enable_alert_legacy_eventtype(function_client: AppFactory, kapacitor: Any) -> None:
+    client = function_client("enable_alert", KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
+    delivery = wrapped_delivery(inner_event("outbox.event.device", ["old"], eventtype="enabled"))
+    assert client.post("/", headers=delivery.headers, data=delivery.body).status_code == 200
+    assert statuses(kapacitor) == {"old_not_fed": "enabled"}
+
+
+def test_enable_alert_bulk_mixed_outcomes(send: Callable[..., Any], kapacitor: Any) -> None:
+    devices = ["ok-1", "bad/1", "ok-2", "bad 2", "ok-3"]
+    response = send("device-enabled", devices)
+    assert response.status_code == 422
+    body = response.json
+    assert {d["device"] for d in body["devices"]} == {"bad/1", "bad 2"}
+    assert len(response.data) < 1024
+    assert statuses(kapacitor) == {f"ok-{i}_not_fed": "enabled" for i in (1, 2, 3)}
+
+
+def test_enable_alert_bulk_many_devices(send: Callable[..., Any], kapacitor: Any) -> None:
+    devices = [f"bulk-{i:03d}" for i in range(120)]
+    assert send("device-enabled", devices).status_code == 200
+    assert statuses(kapacitor) == {f"{d}_not_fed": "enabled" for d in devices}
+
+
+def test_enable_alert_too_many_devices_is_422(send: Callable[..., Any], kapacitor: Any) -> None:
+    response = send("device-enabled", ["a", "b", "c"], MAX_DEVICES_PER_EVENT="2")
+    assert response.status_code == 422
+    assert response.json["error"] == "too_many_devices"
+    assert sum(kapacitor.emulator.calls.values()) == 0
+
+
+def test_enable_alert_kapacitor_down_is_503(function_client: AppFactory) -> None:
+    client = function_client(
+        "enable_alert",
+        KAPACITOR_URL="http://127.0.0.1:9",
+        KAPACITOR_DB="iot",
+        KAPACITOR_CONNECT_TIMEOUT_SECONDS="0.5",
+    )
+    delivery = wrapped_delivery(inner_event("device-enabled", ["a", "b"]))
+    response = client.post("/", headers=delivery.headers, data=delivery.body)
+    assert response.status_code == 503
+    assert response.json["error"] == "devices_unavailable"
+    assert {d["device"] for d in response.json["devices"]} == {"a", "b"}
+
+
+def test_enable_alert_kapacitor_5xx_then_retry_succeeds(
+    send: Callable[..., Any], kapacitor: Any
+) -> None:
+    kapacitor.emulator.fail_next(times=1, status=500, method="GET")
+    assert send("device-enabled", ["d"]).status_code == 503
+    assert send("device-enabled", ["d"]).status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "enabled"}
+
+
+def test_enable_alert_500_after_store_reads_back_and_restarts(
+    send: Callable[..., Any], kapacitor: Any
+) -> None:
+    """Kapacitor can store an enabled task, fail to start it and answer 500."""
+    kapacitor.emulator.fail_after_store(times=1, status=500)
+    first = send("device-enabled", ["d"])
+    assert first.status_code == 503
+    assert "stored but did not start" in first.json["devices"][0]["reason"]
+    assert kapacitor.emulator.calls[("POST", "tasks")] == 1
+    assert send("device-enabled", ["d"]).status_code == 200
+    task = kapacitor.emulator.task("d_not_fed")
+    assert task.status == "enabled"
+    assert task.executing
+    assert kapacitor.emulator.calls[("POST", "tasks")] == 1
+
+
+def test_enable_alert_unknown_template_is_422(send: Callable[..., Any], kapacitor: Any) -> None:
+    response = send("device-enabled", ["d"], KAPACITOR_TEMPLATE_ID="nope")
+    assert response.status_code == 422
+    assert "unknown template nope" in response.json["devices"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"Content-Type": "application/json"}, b'{"hello": "world"}'),
+        ({"Content-Type": "application/cloudevents+json"}, b"{broken"),
+        ({"ce-specversion": "1.0", "ce-type": "device-enabled"}, b"{}"),
+    ],
+)
+def test_enable_alert_not_a_cloudevent_is_400(
+    function_client: AppFactory, kapacitor: Any, headers: dict[str, str], body: bytes
+) -> None:
+    client = function_client("enable_alert", KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 400
+    assert len(response.data) < 1024
+    assert response.json["error"]
+
+
+@pytest.mark.parametrize("deliver", [direct_binary, direct_structured, wrapped_delivery])
+def test_enable_alert_event_without_time_is_400(
+    function_client: AppFactory, kapacitor: Any, deliver: Callable[..., HttpDelivery]
+) -> None:
+    """The SDK would fill in "now"; the receive time must never order events."""
+    client = function_client("enable_alert", KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
+    inner = inner_event("device-enabled")
+    del inner["time"]
+    delivery = deliver(inner)
+    response = client.post("/", headers=delivery.headers, data=delivery.body)
+    assert response.status_code == 400
+    assert "no time" in response.json["message"]
+
+
+def test_enable_alert_missing_db_setting_refuses_to_start(function_client: AppFactory) -> None:
+    with pytest.raises(Exception, match="KAPACITOR_DB"):
+        function_client("enable_alert", KAPACITOR_URL="http://127.0.0.1:9")
+
+
+def test_enable_alert_under_gunicorn(kapacitor: Any, tmp_path: Any) -> None:
+    env = {"KAPACITOR_URL": kapacitor.url, "KAPACITOR_DB": "iot"}
+    delivery = wrapped_delivery(inner_event("device-enabled", ["g-1", "g-2", "g-3"]))
+    with FunctionProcess("enable_alert", env=env, log_path=tmp_path / "f.log") as function:
+        response = httpx.post(function.url, headers=delivery.headers, content=delivery.body)
+    assert response.status_code == 200, response.text
+    assert statuses(kapacitor) == {f"g-{i}_not_fed": "enabled" for i in (1, 2, 3)}
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / "f.log").read_text().splitlines()
+        if line.startswith("{")
+    ]
+    actions = [line for line in lines if line.get("message") == "device action done"]
+    assert {line["device"] for line in actions} == {"g-1", "g-2", "g-3"}
+    assert all(
+        line["kafka_offset"] == "7" and line["ce_id"] == "partition:0/offset:7" for line in actions
+    )
