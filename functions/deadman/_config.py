@@ -80,6 +80,9 @@ class KapacitorSettings(_Base):
     def _url_is_http(cls, value: str) -> str:
         if not re.match(r"^https?://[^/\s]+", value):
             raise ValueError("must be an http(s) URL such as http://kapacitor:9092")
+        if "@" in value.split("/")[2]:
+            # Credentials in the URL would end up in logs and error messages.
+            raise ValueError("put credentials in KAPACITOR_USERNAME/PASSWORD, not in the URL")
         return value.rstrip("/")
 
     @model_validator(mode="after")
