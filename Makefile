@@ -33,5 +33,26 @@ format: $(STAMP)
 template: $(STAMP)
 	$(BIN)/deadmanctl install-template
 
+IMAGE ?= quay.io/example/deadman-functions:0.1.0
+CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
+
+# One image for every function; FUNCTION_TARGET picks the function at run time.
+image:
+	@test -n "$(CONTAINER_ENGINE)" || { echo "image: podman or docker is needed" >&2; exit 1; }
+	$(CONTAINER_ENGINE) build -f Containerfile -t $(IMAGE) .
+
+# The installer Job is deleted first so that every deploy re-runs it (it is idempotent).
+deploy:
+	kubectl -n deadman delete job deadman-install-template --ignore-not-found
+	kubectl apply -k knative
+	kubectl apply -k kafka-sources
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# The whole loop on this machine (Ctrl-C stops it); `make demo` in another terminal.
+run: $(STAMP)
+	$(BIN)/deadman-local run
+
+demo: $(STAMP)
+	$(BIN)/deadman-local demo

@@ -91,7 +91,7 @@ class EmbeddedBroker:
         if self._process is not None:
             self._process.terminate()
             try:
-                self._process.wait(timeout=10)
+                self._process.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
@@ -195,7 +195,7 @@ def read_topic(
                     offset=int(message.offset() or 0),
                     key=_as_bytes(message.key()),
                     value=_as_bytes(message.value()),
-                    headers=_headers(message.headers()),
+                    headers=message_headers(message.headers()),
                 )
             )
     finally:
@@ -207,7 +207,8 @@ def _as_bytes(value: str | bytes | None) -> bytes | None:
     return value.encode() if isinstance(value, str) else value
 
 
-def _headers(raw: Any) -> dict[str, bytes]:
+def message_headers(raw: Any) -> dict[str, bytes]:
+    """A consumed message's headers as a dict of bytes (confluent-kafka gives pairs)."""
     pairs = raw.items() if isinstance(raw, dict) else raw or []
     return {str(name): _as_bytes(value) or b"" for name, value in pairs}
 

@@ -46,6 +46,10 @@ class FunctionProcess:
     def pid(self) -> int | None:
         return None if self._process is None else self._process.pid
 
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def start(self, timeout: float = 30.0) -> FunctionProcess:
         output: IO[bytes] | int | None = self.stdout
         if self.log_path is not None:

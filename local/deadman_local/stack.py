@@ -1,0 +1,265 @@
+"""The whole loop on one machine: broker, Kapacitor, functions and KafkaSource stand-in.
+
+Started by ``make run``. The stand-in reads ``kafka-sources/`` and ``knative/``, so
+the local run uses the same topics, consumer groups and delivery spec as the
+cluster. Where everything listens is printed and written to ``.local-stack.json``
+for ``make demo``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import yaml
+
+from .broker import EmbeddedBroker, create_topics
+from .functions import FunctionProcess
+
+__all__ = ["ROOT", "STATE_FILE", "LocalStack", "StackState", "manifest_topics"]
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_FILE = ROOT / ".local-stack.json"
+TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert", "alert_callback")
+ALERTS_SINK = "kapacitor-alerts-events"
+DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
+TEMPLATE_ENDPOINT = "benthos"
+
+
+def _documents(folder: Path) -> Iterator[dict[str, Any]]:
+    for path in sorted(folder.rglob("*.yaml")):
+        for document in yaml.safe_load_all(path.read_text()):
+            if isinstance(document, dict):
+                yield document
+
+
+def manifest_topics(sources_dir: Path, sinks_dir: Path) -> dict[str, list[str]]:
+    """Topics read by the KafkaSources (``lifecycle``) and written by each KafkaSink."""
+    found: dict[str, list[str]] = {"lifecycle": []}
+    for document in _documents(sources_dir):
+        if document.get("kind") == "KafkaSource":
+            found["lifecycle"].extend(document["spec"]["topics"])
+    for document in _documents(sinks_dir):
+        if document.get("kind") == "KafkaSink":
+            found[document["metadata"]["name"]] = [document["spec"]["topic"]]
+    return found
+
+
+@dataclass(frozen=True)
+class StackState:
+    """What ``make demo`` and the end-to-end tests need to reach the stack."""
+
+    bootstrap_servers: str
+    kapacitor_url: str
+    emulated_kapacitor: bool
+    functions: dict[str, str]
+    lifecycle_topics: list[str]
+    alerts_topic: str
+    dead_letters_topic: str
+    callback_token: str
+    kapacitor_db: str
+
+    def save(self, path: Path = STATE_FILE) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2))
+
+    @classmethod
+    def load(cls, path: Path = STATE_FILE) -> StackState:
+        return cls(**json.loads(path.read_text()))
+
+
+@dataclass
+class LocalStack:
+    """Starts the parts in dependency order and stops them in reverse."""
+
+    kafka_port: int = 0
+    kapacitor_port: int = 0
+    kapacitor_url: str | None = None
+    kapacitor_db: str = "iot"
+    sources_dir: Path = ROOT / "kafka-sources"
+    sinks_dir: Path = ROOT / "knative"
+    log_dir: Path | None = None
+    function_output: IO[bytes] | int | None = None
+    function_env: dict[str, str] = field(default_factory=dict)
+    backoff_scale: float = 1.0
+    delivery_override: dict[str, Any] = field(default_factory=dict)
+    broker: EmbeddedBroker | None = None
+    emulator: Any = None
+    functions: dict[str, FunctionProcess] = field(default_factory=dict)
+    stand_in: Any = None
+    state: StackState | None = None
+    _served_emulator: Any = None
+
+    def start(self) -> StackState:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> StackState:
+        from deadman import KapacitorClient, KapacitorSettings
+        from deadman._template import bundled_template, install_template
+
+        from .kafka_source import KafkaSourceStandIn
+
+        topics = manifest_topics(self.sources_dir, self.sinks_dir)
+        alerts_topic = topics[ALERTS_SINK][0]
+        dead_letters_topic = topics[DEAD_LETTERS_SINK][0]
+        self.broker = EmbeddedBroker(port=self.kafka_port, log_path=self._log("tansu.log"))
+        self.broker.start()
+        create_topics(
+            self.broker.bootstrap_servers,
+            [*topics["lifecycle"], alerts_topic, dead_letters_topic],
+            partitions=3,
+        )
+
+        token = secrets.token_urlsafe(24)
+        self.functions = {
+            target: FunctionProcess(
+                target, log_path=self._log(f"{target}.log"), stdout=self.function_output
+            )
+            for target in TARGETS
+        }
+        callback = self.functions["alert_callback"]
+        kapacitor_url = self.kapacitor_url or self._start_emulator(callback.url, token)
+
+        settings = KapacitorSettings(kapacitor_url=kapacitor_url)
+        client = KapacitorClient(settings)
+        try:
+            template_id = settings.kapacitor_template_id
+            install_template(client, template_id, bundled_template(template_id))
+        finally:
+            client.close()
+
+        lifecycle_env = {
+            "KAPACITOR_URL": kapacitor_url,
+            "KAPACITOR_DB": self.kapacitor_db,
+            "THREADS": "8",
+            **self.function_env,
+        }
+        callback_env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            "ALERTS_TOPIC": alerts_topic,
+            "ALERT_CALLBACK_TOKEN": token,
+            "THREADS": "8",
+            **self.function_env,
+        }
+        for target, function in self.functions.items():
+            function.env = callback_env if target == "alert_callback" else lifecycle_env
+            function.start()
+
+        services = {target.replace("_", "-"): f.url for target, f in self.functions.items()}
+        self.stand_in = KafkaSourceStandIn(
+            self.broker.bootstrap_servers,
+            services,
+            sources_dir=self.sources_dir,
+            sinks_dir=self.sinks_dir,
+            namespace=_namespace(self.sources_dir),
+            backoff_scale=self.backoff_scale,
+            delivery_override=self.delivery_override or None,
+        )
+        self.stand_in.start()
+        self.state = StackState(
+            bootstrap_servers=self.broker.bootstrap_servers,
+            kapacitor_url=kapacitor_url,
+            emulated_kapacitor=self.kapacitor_url is None,
+            functions={target: f.url for target, f in self.functions.items()},
+            lifecycle_topics=topics["lifecycle"],
+            alerts_topic=alerts_topic,
+            dead_letters_topic=dead_letters_topic,
+            callback_token=token,
+            kapacitor_db=self.kapacitor_db,
+        )
+        return self.state
+
+    def _start_emulator(self, callback_url: str, token: str) -> str:
+        from .kapacitor_emulator import HttpPostEndpoint, KapacitorEmulator, serve
+
+        self.emulator = KapacitorEmulator(
+            endpoints=[
+                HttpPostEndpoint(
+                    TEMPLATE_ENDPOINT, callback_url, {"Authorization": f"Bearer {token}"}
+                )
+            ],
+        )
+        self._served_emulator = serve(self.emulator, port=self.kapacitor_port)
+        return str(self._served_emulator.url)
+
+    def stop(self) -> None:
+        if self.stand_in is not None:
+            self.stand_in.stop()
+            self.stand_in = None
+        for function in self.functions.values():
+            function.stop()
+        if self._served_emulator is not None:
+            self._served_emulator.close()
+            self._served_emulator = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+
+    def _log(self, name: str) -> Path | None:
+        if self.log_dir is None:
+            return None
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        return self.log_dir / name
+
+
+def _namespace(sources_dir: Path) -> str:
+    for document in _documents(sources_dir):
+        if document.get("kind") == "KafkaSource":
+            return str(document.get("metadata", {}).get("namespace") or "default")
+    return "default"
+
+
+def describe(state: StackState) -> str:
+    lines = [
+        "Local stack is up.",
+        f"  Kafka (Tansu)      {state.bootstrap_servers}",
+        f"  Kapacitor          {state.kapacitor_url}"
+        + ("  (API emulator)" if state.emulated_kapacitor else "  (real)"),
+    ]
+    lines += [f"  {target:<18} {url}" for target, url in state.functions.items()]
+    lines += [
+        f"  lifecycle topics   {', '.join(state.lifecycle_topics)}",
+        f"  alerts topic       {state.alerts_topic}",
+        f"  dead letters       {state.dead_letters_topic}",
+        f"State in {STATE_FILE.name}; run `make demo` in another terminal. Ctrl-C stops.",
+    ]
+    return "\n".join(lines)
+
+
+def run() -> int:
+    """``make run``: start, print, stream logs, stop cleanly on Ctrl-C or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stack = LocalStack(
+        kafka_port=int(os.environ.get("LOCAL_KAFKA_PORT", "0")),
+        kapacitor_port=int(os.environ.get("LOCAL_KAPACITOR_PORT", "0")),
+        kapacitor_url=os.environ.get("KAPACITOR_URL") or None,
+        kapacitor_db=os.environ.get("KAPACITOR_DB", "iot"),
+    )
+    try:
+        state = stack.start()
+        state.save()
+        print(describe(state), file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            dead = [t for t, f in stack.functions.items() if f.pid is None or not f.alive]
+            if dead:
+                print(f"stopping: {', '.join(dead)} exited", file=sys.stderr)
+                return 1
+        return 0
+    finally:
+        print("stopping the local stack…", file=sys.stderr, flush=True)
+        stack.stop()
+        STATE_FILE.unlink(missing_ok=True)
