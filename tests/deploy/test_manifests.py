@@ -1,0 +1,1290 @@
+"""The deployment assets in knative/ and kafka-sources/: schemas and cross-checks.
+
+Every YAML document is validated: custom resources against the upstream CRD
+schemas in ../shared/k8s-schemas (Draft 4, plus the unknown-field check the API
+server applies under kubectl's strict field validation), core kinds with
+kubernetes-validate. A kind with neither fails. The cross-checks then follow the
+chain end to end: outbox types -> connector routes -> KafkaTopics ->
+KafkaSources -> Services -> function targets in functions/main.py, and the alert
+callback -> SinkBinding -> KafkaSink, with every setting a container receives
+loaded through deadman._config exactly as the function would load it.
+
+The bundles are rendered by a small stand-in for kustomize (resources,
+configMapGenerator, components, JSON 6902 patches, namespace, labels, images)
+so the checks run without tools; when kustomize or kubectl is on PATH the real
+build is validated too.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = ROOT.parent / "shared"
+SCHEMAS = SHARED / "k8s-schemas"
+CAPTURES = SHARED / "kapacitor-captures"
+DEPLOY_DIRS = ("knative", "kafka-sources")
+K8S_VERSION = "1.30"
+
+KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZE_CONFIG_NAMES = {"kustomizeconfig.yaml"}
+YAML_SUFFIXES = {".yaml", ".yml"}
+# Files that are not Kubernetes objects: SQL, TICKscript, docs, env files.
+NON_K8S_SUFFIXES = {".sql", ".tick", ".md", ".env"}
+# What the stand-in renderer understands; anything else must be taught to it first.
+SUPPORTED_KUSTOMIZATION_KEYS = {
+    "apiVersion",
+    "kind",
+    "namespace",
+    "labels",
+    "resources",
+    "components",
+    "configMapGenerator",
+    "patches",
+    "images",
+    "configurations",
+}
+CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+
+IMAGE_PLACEHOLDER = "deadman-functions"
+TEMPLATE_NAME = "measurement_series_not_fed_template.tick"
+# Function <-> lifecycle action <-> LifecycleSettings.event_type_<action>.
+LIFECYCLE_FUNCTIONS = {
+    "create-alert": ("create_alert", "created"),
+    "enable-alert": ("enable_alert", "enabled"),
+    "disable-alert": ("disable_alert", "disabled"),
+    "delete-alert": ("delete_alert", "deleted"),
+}
+CALLBACK = ("alert-callback", "alert_callback")
+DEAD_LETTER_SINK = "kapacitor-alerts-dead-letters"
+ALERTS_SINK = "kapacitor-alerts-events"
+# Environment a container may get that is not a deadman setting.
+NON_SETTINGS_ENV = {
+    "FUNCTION_TARGET",
+    "FUNCTION_SIGNATURE_TYPE",
+    "FUNCTION_SOURCE",
+    "WORKERS",
+    "THREADS",
+    "PORT",
+    "LOG_LEVEL",
+    "SECRETS_DIR",
+    "K_SINK",
+}
+# Knative sets these itself and refuses (PORT) or overwrites them; K_SINK is the
+# SinkBinding's to inject.
+KNATIVE_RESERVED_ENV = {"PORT", "K_SERVICE", "K_CONFIGURATION", "K_REVISION", "K_SINK"}
+# Knative Serving's default config-defaults max-revision-timeout-seconds.
+KNATIVE_MAX_TIMEOUT_SECONDS = 600
+# Measured: a Kapacitor 1.5 on 2 cores creates about 65 tasks/s with 8 in flight.
+KAPACITOR_TASKS_PER_SECOND = 65
+# Kapacitor's alert POST client gives up after 30 s (services/httppost).
+KAPACITOR_POST_TIMEOUT_SECONDS = 30
+PLACEHOLDER_MARK = "CHANGE-ME"
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def deploy_files() -> list[Path]:
+    return sorted(
+        path
+        for directory in DEPLOY_DIRS
+        if (ROOT / directory).is_dir()
+        for path in (ROOT / directory).rglob("*")
+        if path.is_file()
+    )
+
+
+def is_kustomization(path: Path) -> bool:
+    return path.name in KUSTOMIZATION_NAMES
+
+
+def manifest_files() -> list[Path]:
+    return [
+        path
+        for path in deploy_files()
+        if path.suffix in YAML_SUFFIXES
+        and not is_kustomization(path)
+        and path.name not in KUSTOMIZE_CONFIG_NAMES
+    ]
+
+
+def kustomization_files() -> list[Path]:
+    return [path for path in deploy_files() if is_kustomization(path)]
+
+
+@cache
+def load_yaml_docs(path: Path) -> tuple[dict[str, Any], ...]:
+    docs = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
+    return tuple(docs)
+
+
+def load_kustomization(directory: Path) -> dict[str, Any]:
+    for name in KUSTOMIZATION_NAMES:
+        if (directory / name).is_file():
+            data = yaml.safe_load((directory / name).read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+    raise FileNotFoundError(f"no kustomization in {directory}")
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as kustomize and kubectl --from-env-file read them."""
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep:
+            raise ValueError(f"{path}: {line!r} is not KEY=VALUE")
+        values[key] = value
+    return values
+
+
+# ----------------------------------------------------- a small kustomize stand-in
+
+
+def _generated_configmaps(directory: Path, kustomization: dict[str, Any]) -> list[dict[str, Any]]:
+    maps = []
+    for generator in kustomization.get("configMapGenerator", []):
+        data: dict[str, str] = {}
+        for env_file in generator.get("envs", []):
+            data.update(parse_env_file(directory / env_file))
+        for literal in generator.get("literals", []):
+            key, _, value = literal.partition("=")
+            data[key] = value
+        for entry in generator.get("files", []):
+            key, sep, source = entry.partition("=")
+            path = directory / (source if sep else key)
+            data[key if sep else path.name] = path.read_text(encoding="utf-8")
+        maps.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": generator["name"]},
+                "data": data,
+            }
+        )
+    return maps
+
+
+def _pointer(path: str) -> list[str]:
+    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
+
+
+def apply_json6902(doc: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
+    doc = copy.deepcopy(doc)
+    for operation in operations:
+        *parents, last = _pointer(operation["path"])
+        node: Any = doc
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        op = operation["op"]
+        if isinstance(node, list):
+            index = len(node) if last == "-" else int(last)
+            if op == "add":
+                node.insert(index, operation["value"])
+            elif op == "replace":
+                node[index] = operation["value"]
+            elif op == "remove":
+                del node[index]
+            else:
+                raise ValueError(f"unsupported JSON patch op {op}")
+        elif op in ("add", "replace"):
+            if op == "replace" and last not in node:
+                raise KeyError(f"replace of missing {operation['path']}")
+            node[last] = operation["value"]
+        elif op == "remove":
+            del node[last]
+        else:
+            raise ValueError(f"unsupported JSON patch op {op}")
+    return doc
+
+
+def _matches(doc: dict[str, Any], target: dict[str, Any]) -> bool:
+    unsupported = set(target) - {"group", "version", "kind", "name", "namespace"}
+    if unsupported:
+        raise ValueError(f"patch target keys {sorted(unsupported)} are not supported")
+    group, _, version = doc.get("apiVersion", "").rpartition("/")
+    actual = {
+        "group": group,
+        "version": version,
+        "kind": doc.get("kind"),
+        "name": doc.get("metadata", {}).get("name"),
+        "namespace": doc.get("metadata", {}).get("namespace"),
+    }
+    return all(actual[key] == value for key, value in target.items())
+
+
+def _apply_patches(
+    directory: Path, patches: list[dict[str, Any]], docs: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    for patch in patches:
+        text = patch["patch"] if "patch" in patch else (directory / patch["path"]).read_text()
+        operations = yaml.safe_load(text)
+        if not isinstance(operations, list):
+            raise ValueError(f"{directory}: only JSON 6902 patches are supported")
+        target = patch.get("target", {})
+        docs = [apply_json6902(doc, operations) if _matches(doc, target) else doc for doc in docs]
+    return docs
+
+
+def _containers(node: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("containers", "initContainers") and isinstance(value, list):
+                yield from (item for item in value if isinstance(item, dict))
+            else:
+                yield from _containers(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _containers(item)
+
+
+def _set_images(docs: list[dict[str, Any]], images: list[dict[str, Any]]) -> None:
+    for image in images:
+        for doc in docs:
+            for container in _containers(doc):
+                current = container.get("image", "")
+                if current == image["name"] or current.startswith(image["name"] + ":"):
+                    name = image.get("newName", image["name"])
+                    tag = image.get("newTag", current.partition(":")[2] or "latest")
+                    container["image"] = f"{name}:{tag}"
+
+
+def render_layer(directory: Path, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    kustomization = load_kustomization(directory)
+    docs = [copy.deepcopy(doc) for doc in docs]
+    for entry in kustomization.get("resources", []):
+        path = directory / entry
+        if path.is_dir():
+            docs.extend(render(path))
+        else:
+            docs.extend(copy.deepcopy(doc) for doc in load_yaml_docs(path))
+    docs.extend(_generated_configmaps(directory, kustomization))
+    for entry in kustomization.get("components", []):
+        docs = render_layer(directory / entry, docs)
+    docs = _apply_patches(directory, kustomization.get("patches", []), docs)
+    namespace = kustomization.get("namespace")
+    for doc in docs:
+        metadata = doc.setdefault("metadata", {})
+        if namespace and doc.get("kind") not in CLUSTER_SCOPED_KINDS:
+            metadata["namespace"] = namespace
+        for labels in kustomization.get("labels", []):
+            metadata.setdefault("labels", {}).update(labels.get("pairs", {}))
+    _set_images(docs, kustomization.get("images", []))
+    return docs
+
+
+def render(directory: Path) -> list[dict[str, Any]]:
+    return render_layer(directory, [])
+
+
+# ------------------------------------------------------------------ the bundles
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One Kubernetes object and where it came from (for test ids)."""
+
+    origin: str
+    body: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        metadata = self.body.get("metadata") or {}
+        return f"{self.origin}:{self.body.get('kind')}/{metadata.get('name')}"
+
+
+def source_docs() -> list[Doc]:
+    """Every document in every manifest file, plus what each generator makes."""
+    docs = [Doc(_rel(path), doc) for path in manifest_files() for doc in load_yaml_docs(path)]
+    for path in kustomization_files():
+        kustomization = load_kustomization(path.parent)
+        if kustomization.get("kind") == "Component":
+            continue
+        for generated in _generated_configmaps(path.parent, kustomization):
+            docs.append(Doc(f"{_rel(path)}[generated]", generated))
+    return docs
+
+
+def component_docs() -> list[Doc]:
+    """kafka-sources/ rendered with each of its components (the older-cluster variants)."""
+    docs = []
+    base = ROOT / "kafka-sources"
+    for path in kustomization_files():
+        if load_kustomization(path.parent).get("kind") != "Component":
+            continue
+        before = {json.dumps(doc, sort_keys=True) for doc in render(base)}
+        for doc in render_layer(path.parent, render(base)):
+            if json.dumps(doc, sort_keys=True) not in before:
+                docs.append(Doc(f"{_rel(path)}[applied]", doc))
+    return docs
+
+
+@cache
+def knative_bundle() -> tuple[dict[str, Any], ...]:
+    return tuple(render(ROOT / "knative"))
+
+
+@cache
+def kafka_bundle() -> tuple[dict[str, Any], ...]:
+    return tuple(render(ROOT / "kafka-sources"))
+
+
+@cache
+def secret_templates() -> tuple[dict[str, Any], ...]:
+    return tuple(
+        doc
+        for directory in ("knative/secrets", "kafka-sources/secrets")
+        for doc in render(ROOT / directory)
+    )
+
+
+def everything() -> list[dict[str, Any]]:
+    return [*knative_bundle(), *kafka_bundle(), *secret_templates()]
+
+
+def of_kind(kind: str, docs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [doc for doc in (everything() if docs is None else docs) if doc.get("kind") == kind]
+
+
+def find(kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+    for doc in of_kind(kind):
+        metadata = doc["metadata"]
+        if metadata.get("name") == name and metadata.get("namespace") == namespace:
+            return doc
+    return None
+
+
+def service(name: str) -> dict[str, Any]:
+    found = [doc for doc in of_kind("Service") if doc["metadata"]["name"] == name]
+    assert len(found) == 1, f"expected one Knative Service {name}, found {len(found)}"
+    return found[0]
+
+
+def knative_namespace() -> str:
+    namespace = load_kustomization(ROOT / "knative").get("namespace")
+    assert namespace, "knative/kustomization.yaml must set the functions' namespace"
+    return str(namespace)
+
+
+def settings_file() -> dict[str, str]:
+    return parse_env_file(ROOT / "knative" / "settings.env")
+
+
+def env_of(container: dict[str, Any]) -> dict[str, str]:
+    return {item["name"]: item.get("value", "") for item in container.get("env", [])}
+
+
+def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+
+
+def workloads() -> list[dict[str, Any]]:
+    return [*of_kind("Service", list(knative_bundle())), *of_kind("Job", list(knative_bundle()))]
+
+
+def annotations(doc: dict[str, Any]) -> dict[str, str]:
+    return doc["spec"]["template"].get("metadata", {}).get("annotations", {})  # type: ignore[no-any-return]
+
+
+_DURATION = re.compile(
+    r"^P(?:(?P<days>\d+)D)?(?:T(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
+)
+
+
+def iso_seconds(text: str) -> float:
+    match = _DURATION.match(text)
+    assert match, f"{text!r} is not an ISO-8601 duration"
+    assert text not in ("P", "PT"), f"{text!r} is an empty duration"
+    parts = {key: float(value or 0) for key, value in match.groupdict().items()}
+    return parts["days"] * 86400 + parts["hours"] * 3600 + parts["minutes"] * 60 + parts["seconds"]
+
+
+# ------------------------------------------------------------------- validation
+
+
+def _unknown_fields(instance: Any, schema: Any, path: str) -> list[str]:
+    """Fields a structural schema does not declare (rejected under strict field validation)."""
+    if not isinstance(schema, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    problems: list[str] = []
+    if isinstance(instance, dict):
+        properties = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        if properties is not None:
+            if extra in (None, False):
+                allowed = set(properties) | (
+                    {"apiVersion", "kind", "metadata"} if not path else set()
+                )
+                problems += [
+                    f"{path}/{key}: unknown field" for key in instance if key not in allowed
+                ]
+            for key, value in instance.items():
+                if key in properties:
+                    problems += _unknown_fields(value, properties[key], f"{path}/{key}")
+        elif isinstance(extra, dict):
+            for key, value in instance.items():
+                problems += _unknown_fields(value, extra, f"{path}/{key}")
+    elif isinstance(instance, list):
+        for index, item in enumerate(instance):
+            problems += _unknown_fields(item, schema.get("items"), f"{path}/{index}")
+    return problems
+
+
+def crd_schema_path(doc: dict[str, Any]) -> Path:
+    group, _, version = str(doc.get("apiVersion", "")).rpartition("/")
+    return SCHEMAS / group / version / f"{str(doc.get('kind', '')).lower()}.json"
+
+
+def require_schemas() -> None:
+    if SCHEMAS.is_dir():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{SCHEMAS} is missing; CI needs ../shared/k8s-schemas beside the clone")
+    pytest.skip(f"{SCHEMAS} is not available here: custom resources left unvalidated")
+
+
+def validation_errors(doc: dict[str, Any]) -> list[str]:
+    """Why ``doc`` would not be accepted, [] when it would; a kind without schema fails."""
+    if not doc.get("apiVersion") or not doc.get("kind"):
+        return ["not a Kubernetes object: apiVersion and kind are required"]
+    try:
+        kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
+    except kubernetes_validate.ValidationError as error:
+        where = "/".join(str(part) for part in error.path) or "<root>"
+        return [f"{where}: {error.message}"]
+    except kubernetes_validate.SchemaNotFoundError:
+        pass  # not a core kind: must be a custom resource with a stored schema
+    else:
+        return []
+    require_schemas()
+    path = crd_schema_path(doc)
+    if not path.is_file():
+        return [
+            f"{doc['apiVersion']} {doc['kind']}: no schema, neither in core Kubernetes"
+            f" {K8S_VERSION} nor at {path.relative_to(SHARED)}"
+        ]
+    schema = json.loads(path.read_text(encoding="utf-8"))
+    errors = [
+        f"{'/'.join(str(part) for part in error.absolute_path) or '<root>'}: {error.message}"
+        for error in jsonschema.Draft4Validator(schema).iter_errors(doc)
+    ]
+    return errors + _unknown_fields(doc, schema, "")
+
+
+SOURCE_DOCS = source_docs()
+COMPONENT_DOCS = component_docs()
+
+
+@pytest.mark.parametrize("doc", SOURCE_DOCS, ids=[doc.id for doc in SOURCE_DOCS])
+def test_manifest_valid_against_schema(doc: Doc) -> None:
+    assert validation_errors(doc.body) == []
+
+
+@pytest.mark.parametrize("doc", COMPONENT_DOCS, ids=[doc.id for doc in COMPONENT_DOCS])
+def test_component_output_valid_against_schema(doc: Doc) -> None:
+    """The older-cluster variants (KafkaSource v1beta1, Strimzi v1beta2) validate too."""
+    assert validation_errors(doc.body) == []
+
+
+def test_components_cover_older_api_versions() -> None:
+    versions = {doc.body["apiVersion"] for doc in COMPONENT_DOCS}
+    assert {"sources.knative.dev/v1beta1", "kafka.strimzi.io/v1beta2"} <= versions
+
+
+def test_validation_unknown_kind_rejected() -> None:
+    """Guard for the guard: a kind nobody has a schema for never passes."""
+    require_schemas()
+    errors = validation_errors({"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {}})
+    assert errors
+    assert "no schema" in errors[0]
+
+
+def test_validation_unknown_field_rejected() -> None:
+    require_schemas()
+    doc = copy.deepcopy(of_kind("KafkaSource")[0])
+    doc["spec"]["delivery"]["retries"] = 3
+    assert "/spec/delivery/retries: unknown field" in validation_errors(doc)
+
+
+# --------------------------------------------------------------- kustomizations
+
+KUSTOMIZATIONS = kustomization_files()
+
+
+@pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=[_rel(p) for p in KUSTOMIZATIONS])
+def test_kustomization_references_exist(path: Path) -> None:
+    kustomization = load_kustomization(path.parent)
+    assert set(kustomization) <= SUPPORTED_KUSTOMIZATION_KEYS
+    missing = []
+    for entry in kustomization.get("resources", []):
+        target = path.parent / entry
+        if not (target.is_file() or (target.is_dir() and load_kustomization(target))):
+            missing.append(entry)
+    for entry in kustomization.get("components", []):
+        target = path.parent / entry
+        if load_kustomization(target).get("kind") != "Component":
+            missing.append(f"{entry} (not a Component)")
+    for generator in kustomization.get("configMapGenerator", []):
+        for entry in [*generator.get("envs", []), *generator.get("files", [])]:
+            if not (path.parent / entry.rpartition("=")[2]).is_file():
+                missing.append(entry)
+    for entry in [*kustomization.get("configurations", [])]:
+        if not (path.parent / entry).is_file():
+            missing.append(entry)
+    for patch in kustomization.get("patches", []):
+        if "path" in patch and not (path.parent / patch["path"]).is_file():
+            missing.append(patch["path"])
+    assert missing == []
+
+
+def test_kustomization_every_manifest_file_used() -> None:
+    """No manifest file sits unused beside the kustomizations that deploy the rest."""
+    used = {
+        (path.parent / entry).resolve()
+        for path in KUSTOMIZATIONS
+        for entry in load_kustomization(path.parent).get("resources", [])
+    }
+    assert [_rel(path) for path in manifest_files() if path.resolve() not in used] == []
+
+
+def test_deploy_dirs_hold_only_known_file_types() -> None:
+    known = YAML_SUFFIXES | NON_K8S_SUFFIXES
+    strays = [_rel(p) for p in deploy_files() if p.suffix not in known and not is_kustomization(p)]
+    assert strays == []
+
+
+def test_kustomization_image_placeholder_set() -> None:
+    images = {image["name"]: image for image in load_kustomization(ROOT / "knative")["images"]}
+    assert images[IMAGE_PLACEHOLDER].get("newName")
+    assert images[IMAGE_PLACEHOLDER].get("newTag")
+    raw = [c["image"] for p in manifest_files() for d in load_yaml_docs(p) for c in _containers(d)]
+    assert raw
+    assert set(raw) == {IMAGE_PLACEHOLDER}
+
+
+def _kustomize_command() -> list[str]:
+    if shutil.which("kustomize"):
+        return ["kustomize", "build"]
+    if shutil.which("kubectl"):
+        return ["kubectl", "kustomize"]
+    pytest.skip("neither kustomize nor kubectl on PATH: real kustomize builds not checked")
+    raise AssertionError  # unreachable
+
+
+def _build(directory: Path) -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [*_kustomize_command(), str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+BUILD_DIRS = sorted(
+    _rel(p.parent)
+    for p in KUSTOMIZATIONS
+    if load_kustomization(p.parent).get("kind") != "Component"
+)
+
+
+@pytest.mark.parametrize("directory", BUILD_DIRS)
+def test_kustomize_build_valid(directory: str) -> None:
+    built = _build(ROOT / directory)
+    assert built
+    problems = {
+        f"{doc['kind']}/{doc['metadata']['name']}": errors
+        for doc in built
+        if (errors := validation_errors(doc))
+    }
+    assert problems == {}
+    # The stand-in renderer sees the same objects (kustomize only adds name hashes).
+    hashless = {(d["kind"], d["metadata"].get("namespace")) for d in render(ROOT / directory)}
+    assert {(d["kind"], d["metadata"].get("namespace")) for d in built} == hashless
+
+
+def test_kustomize_build_references_generated_names() -> None:
+    """Hash-suffixed ConfigMaps are referenced by their final names, Services included."""
+    built = _build(ROOT / "knative")
+    configmaps = {d["metadata"]["name"] for d in built if d["kind"] == "ConfigMap"}
+    referenced = set()
+    for doc in built:
+        if doc["kind"] not in ("Service", "Job"):
+            continue
+        spec = pod_spec(doc)
+        for container in spec["containers"]:
+            assert not container["image"].startswith(IMAGE_PLACEHOLDER + ":")
+            assert container["image"] != IMAGE_PLACEHOLDER
+            referenced |= {
+                source["configMapRef"]["name"]
+                for source in container.get("envFrom", [])
+                if "configMapRef" in source
+            }
+        referenced |= {v["configMap"]["name"] for v in spec.get("volumes", []) if "configMap" in v}
+    assert referenced
+    assert referenced <= configmaps
+    assert all(re.fullmatch(r".+-[a-z0-9]{10}", name) for name in referenced)
+
+
+def test_kustomize_build_components(tmp_path: Path) -> None:
+    """kafka-sources/ with its components enabled, as the comment there explains."""
+    copy_dir = tmp_path / "kafka-sources"
+    shutil.copytree(ROOT / "kafka-sources", copy_dir)
+    components = sorted(
+        p.parent.relative_to(ROOT / "kafka-sources").as_posix()
+        for p in KUSTOMIZATIONS
+        if load_kustomization(p.parent).get("kind") == "Component"
+    )
+    assert components
+    kustomization = copy_dir / "kustomization.yaml"
+    data = load_kustomization(copy_dir)
+    data["components"] = components
+    kustomization.write_text(yaml.safe_dump(data), encoding="utf-8")
+    built = _build(copy_dir)
+    assert {d["apiVersion"] for d in built if d["kind"] == "KafkaSource"} == {
+        "sources.knative.dev/v1beta1"
+    }
+    assert {
+        d["apiVersion"]
+        for d in built
+        if d["kind"].startswith("Kafka") and "strimzi" in d["apiVersion"]
+    } == {"kafka.strimzi.io/v1beta2"}
+    assert [doc["kind"] for doc in built if validation_errors(doc)] == []
+
+
+# ---------------------------------------------------------- functions and settings
+
+
+@cache
+def main_functions() -> dict[str, set[str]]:
+    """Top-level functions of functions/main.py and their decorator names."""
+    tree = ast.parse((ROOT / "functions" / "main.py").read_text(encoding="utf-8"))
+    found: dict[str, set[str]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            names = set()
+            for decorator in node.decorator_list:
+                target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                if isinstance(target, ast.Attribute):
+                    names.add(target.attr)
+                elif isinstance(target, ast.Name):
+                    names.add(target.id)
+            found[node.name] = names
+    return found
+
+
+@cache
+def settings_classes() -> dict[str, Any]:
+    if str(ROOT / "functions") not in sys.path:
+        sys.path.insert(0, str(ROOT / "functions"))
+    from deadman import _config
+
+    return {
+        "KapacitorSettings": _config.KapacitorSettings,
+        "LifecycleSettings": _config.LifecycleSettings,
+        "AlertSettings": _config.AlertSettings,
+    }
+
+
+def settings_names() -> set[str]:
+    return {name.upper() for cls in settings_classes().values() for name in cls.model_fields}
+
+
+SERVICE_NAMES = [*LIFECYCLE_FUNCTIONS, CALLBACK[0]]
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_service_function_target_exists(name: str) -> None:
+    container = pod_spec(service(name))["containers"][0]
+    env = env_of(container)
+    target = env["FUNCTION_TARGET"]
+    expected = LIFECYCLE_FUNCTIONS[name][0] if name in LIFECYCLE_FUNCTIONS else CALLBACK[1]
+    assert target == expected
+    assert target in main_functions(), f"functions/main.py has no {target}()"
+    signature = "cloudevent" if name in LIFECYCLE_FUNCTIONS else "http"
+    assert env["FUNCTION_SIGNATURE_TYPE"] == signature
+    decorators = main_functions()[target]
+    decorator = {"cloudevent": "cloud_event", "http": "http"}[signature]
+    assert decorator in decorators, f"{target} is not a @functions_framework.{decorator}"
+
+
+def _container_env(doc: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """The environment the container starts with (ConfigMaps and Secrets resolved)."""
+    namespace = doc["metadata"].get("namespace")
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            ref, kind = source["configMapRef"], "ConfigMap"
+        else:
+            ref, kind = source["secretRef"], "Secret"
+        found = find(kind, ref["name"], namespace)
+        assert found is not None or ref.get("optional"), f"{kind} {ref['name']} not found"
+        if found is not None:
+            env.update(found.get("data", {}))
+            env.update(found.get("stringData", {}))
+    env.update(env_of(container))
+    return env
+
+
+WORKLOAD_CONTAINERS = [
+    (doc, container) for doc in workloads() for container in pod_spec(doc)["containers"]
+]
+WORKLOAD_IDS = [f"{doc['kind']}/{doc['metadata']['name']}" for doc, _ in WORKLOAD_CONTAINERS]
+
+
+@pytest.mark.parametrize(("doc", "container"), WORKLOAD_CONTAINERS, ids=WORKLOAD_IDS)
+def test_container_env_names_are_settings(doc: dict[str, Any], container: dict[str, Any]) -> None:
+    unknown = set(_container_env(doc, container)) - settings_names() - NON_SETTINGS_ENV
+    assert unknown == set(), "not a field of deadman._config settings"
+
+
+@pytest.mark.parametrize(("doc", "container"), WORKLOAD_CONTAINERS, ids=WORKLOAD_IDS)
+def test_container_settings_load(
+    doc: dict[str, Any], container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings the container gets pass the same validation the function runs at start."""
+    from deadman._config import load_settings
+
+    env = _container_env(doc, container)
+    target = env.get("FUNCTION_TARGET")
+    if target == CALLBACK[1]:
+        cls = settings_classes()["AlertSettings"]
+        env["K_SINK"] = "http://kafka-sink-ingress.knative-eventing.svc.cluster.local/x/y"
+    elif target:
+        cls = settings_classes()["LifecycleSettings"]
+    else:
+        cls = settings_classes()["KapacitorSettings"]
+    for name in settings_names() | NON_SETTINGS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(cls)
+    assert settings is not None
+
+
+def test_settings_file_keys_are_settings() -> None:
+    assert set(settings_file()) - settings_names() - NON_SETTINGS_ENV == set()
+
+
+def test_settings_file_leaves_local_only_settings_out() -> None:
+    """In the cluster the callback emits through K_SINK, never straight to Kafka."""
+    local_only = {"KAFKA_BOOTSTRAP_SERVERS", "K_SINK", "ALERTS_TOPIC", "KAFKA_PRODUCER_CONFIG"}
+    assert set(settings_file()) & local_only == set()
+
+
+# ------------------------------------------------------------ Knative Services
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_service_cluster_local(name: str) -> None:
+    labels = service(name)["metadata"].get("labels", {})
+    assert labels.get("networking.knative.dev/visibility") == "cluster-local"
+
+
+@pytest.mark.parametrize("name", list(LIFECYCLE_FUNCTIONS))
+def test_lifecycle_service_scales_to_zero(name: str) -> None:
+    notes = annotations(service(name))
+    assert notes.get("autoscaling.knative.dev/min-scale") == "0"
+    assert int(notes["autoscaling.knative.dev/max-scale"]) >= 1
+
+
+@pytest.mark.parametrize("name", list(LIFECYCLE_FUNCTIONS))
+def test_lifecycle_service_timeout_fits_bulk_event(name: str) -> None:
+    spec = pod_spec(service(name))
+    bulk_seconds = int(settings_file()["MAX_DEVICES_PER_EVENT"]) / KAPACITOR_TASKS_PER_SECOND
+    assert bulk_seconds < spec["timeoutSeconds"] <= KNATIVE_MAX_TIMEOUT_SECONDS
+    assert float(settings_file()["KAPACITOR_TIMEOUT_SECONDS"]) < spec["timeoutSeconds"]
+
+
+def test_callback_kept_warm() -> None:
+    notes = annotations(service(CALLBACK[0]))
+    assert int(notes["autoscaling.knative.dev/min-scale"]) >= 1
+
+
+def test_callback_timeout_within_kapacitor_post_timeout() -> None:
+    timeout = pod_spec(service(CALLBACK[0]))["timeoutSeconds"]
+    sink_timeout = float(settings_file()["SINK_TIMEOUT_SECONDS"])
+    assert sink_timeout < timeout <= KAPACITOR_POST_TIMEOUT_SECONDS
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_service_threads_match_container_concurrency(name: str) -> None:
+    spec = pod_spec(service(name))
+    env = env_of(spec["containers"][0])
+    assert env["WORKERS"] == "1"
+    assert int(env["THREADS"]) == spec["containerConcurrency"] > 0
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_service_knative_reserved_env_unset(name: str) -> None:
+    container = pod_spec(service(name))["containers"][0]
+    assert set(env_of(container)) & KNATIVE_RESERVED_ENV == set()
+
+
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+def test_service_readiness_probe_on_container_port(name: str) -> None:
+    container = pod_spec(service(name))["containers"][0]
+    port = container["ports"][0]["containerPort"]
+    assert port == 8080
+    probe = container["readinessProbe"]
+    action = probe.get("tcpSocket") or probe.get("httpGet")
+    assert action is not None
+    assert action.get("port", port) == port
+
+
+@pytest.mark.parametrize(("doc", "container"), WORKLOAD_CONTAINERS, ids=WORKLOAD_IDS)
+def test_container_hardened(doc: dict[str, Any], container: dict[str, Any]) -> None:
+    context = container["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"]["drop"] == ["ALL"]
+    assert context["seccompProfile"]["type"] == "RuntimeDefault"
+    # OpenShift's restricted SCC assigns the UID: a fixed one would be refused.
+    assert "runAsUser" not in context
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][bound])
+
+
+# ------------------------------------------------- KafkaSources and their topics
+
+
+def kafka_sources() -> list[dict[str, Any]]:
+    sources = of_kind("KafkaSource", list(kafka_bundle()))
+    assert sources
+    return sources
+
+
+def connector() -> dict[str, Any]:
+    connectors = of_kind("KafkaConnector", list(kafka_bundle()))
+    assert len(connectors) == 1
+    return connectors[0]
+
+
+def event_types() -> dict[str, str]:
+    """Action -> outbox `type`, from settings.env (LifecycleSettings defaults otherwise)."""
+    fields = settings_classes()["LifecycleSettings"].model_fields
+    configured = settings_file()
+    return {
+        action: configured.get(f"EVENT_TYPE_{action.upper()}")
+        or fields[f"event_type_{action}"].default
+        for _, action in LIFECYCLE_FUNCTIONS.values()
+    }
+
+
+def routed_topic(event_type: str) -> str:
+    replacement = connector()["spec"]["config"]["transforms.outbox.route.topic.replacement"]
+    return str(replacement).replace("${routedByValue}", event_type)
+
+
+SOURCE_NAMES = [doc["metadata"]["name"] for doc in of_kind("KafkaSource", list(kafka_bundle()))]
+
+
+def kafka_source(name: str) -> dict[str, Any]:
+    return next(doc for doc in kafka_sources() if doc["metadata"]["name"] == name)
+
+
+def test_kafkasource_one_per_lifecycle_function() -> None:
+    sinks = sorted(doc["spec"]["sink"]["ref"]["name"] for doc in kafka_sources())
+    assert sinks == sorted(LIFECYCLE_FUNCTIONS)
+
+
+def test_connector_routes_equal_kafkasource_topics() -> None:
+    routed = {routed_topic(event_type) for event_type in event_types().values()}
+    read = {topic for doc in kafka_sources() for topic in doc["spec"]["topics"]}
+    assert routed == read
+
+
+@pytest.mark.parametrize("name", SOURCE_NAMES)
+def test_kafkasource_reads_its_functions_event_type(name: str) -> None:
+    spec = kafka_source(name)["spec"]
+    _, action = LIFECYCLE_FUNCTIONS[spec["sink"]["ref"]["name"]]
+    assert spec["topics"] == [routed_topic(event_types()[action])]
+
+
+@pytest.mark.parametrize("name", SOURCE_NAMES)
+def test_kafkasource_consumption(name: str) -> None:
+    doc = kafka_source(name)
+    spec = doc["spec"]
+    assert spec["ordering"] == "ordered"
+    assert spec["initialOffset"] == "earliest"
+    assert spec["consumerGroup"]
+    assert doc["metadata"]["namespace"] == knative_namespace()
+
+
+def test_kafkasource_consumer_groups_unique() -> None:
+    groups = [doc["spec"]["consumerGroup"] for doc in kafka_sources()]
+    assert len(groups) == len(set(groups))
+
+
+@pytest.mark.parametrize("name", SOURCE_NAMES)
+def test_kafkasource_delivery_retries_then_dead_letters(name: str) -> None:
+    doc = kafka_source(name)
+    delivery = doc["spec"]["delivery"]
+    assert delivery["retry"] > 0
+    assert delivery["backoffPolicy"] in ("exponential", "linear")
+    assert iso_seconds(delivery["backoffDelay"]) > 0
+    # Refused by the webhook unless the delivery-retryafter feature flag is on.
+    assert "retryAfterMax" not in delivery
+    ref = delivery["deadLetterSink"]["ref"]
+    assert (ref["kind"], ref["name"]) == ("KafkaSink", DEAD_LETTER_SINK)
+    namespace = ref.get("namespace", doc["metadata"]["namespace"])
+    target = find("KafkaSink", DEAD_LETTER_SINK, namespace)
+    assert target is not None
+    assert target["apiVersion"] == ref["apiVersion"]
+
+
+@pytest.mark.parametrize("name", SOURCE_NAMES)
+def test_kafkasource_attempt_timeout_covers_service_timeout(name: str) -> None:
+    spec = kafka_source(name)["spec"]
+    target = service(spec["sink"]["ref"]["name"])
+    assert iso_seconds(spec["delivery"]["timeout"]) >= pod_spec(target)["timeoutSeconds"]
+
+
+def _refs() -> list[tuple[str, dict[str, Any], str | None]]:
+    refs = []
+    for doc in everything():
+        namespace = doc["metadata"].get("namespace")
+        spec = doc.get("spec", {})
+        label = f"{doc['kind']}/{doc['metadata']['name']}"
+        if doc["kind"] in ("KafkaSource", "SinkBinding"):
+            refs.append((f"{label} sink", spec["sink"]["ref"], namespace))
+        if doc["kind"] == "SinkBinding":
+            refs.append((f"{label} subject", spec["subject"], namespace))
+        dead = spec.get("delivery", {}).get("deadLetterSink", {}).get("ref")
+        if dead:
+            refs.append((f"{label} deadLetterSink", dead, namespace))
+    return refs
+
+
+REFS = _refs()
+
+
+@pytest.mark.parametrize(("label", "ref", "namespace"), REFS, ids=[r[0] for r in REFS])
+def test_reference_resolves_in_bundle(label: str, ref: dict[str, Any], namespace: str) -> None:
+    target = find(ref["kind"], ref["name"], ref.get("namespace", namespace))
+    assert target is not None, f"{label}: no {ref['kind']} {ref['name']} in the bundle"
+    assert target["apiVersion"] == ref["apiVersion"]
+
+
+def test_sinkbinding_binds_callback_to_alerts_sink() -> None:
+    (binding,) = of_kind("SinkBinding")
+    assert binding["spec"]["subject"]["name"] == CALLBACK[0]
+    assert binding["spec"]["subject"]["kind"] == "Service"
+    assert binding["spec"]["sink"]["ref"]["name"] == ALERTS_SINK
+
+
+def test_kafkasink_alerts_topic_matches_alert_settings() -> None:
+    sink = find("KafkaSink", ALERTS_SINK, knative_namespace())
+    assert sink is not None
+    default = settings_classes()["AlertSettings"].model_fields["alerts_topic"].default
+    assert sink["spec"]["topic"] == default
+
+
+@pytest.mark.parametrize("name", [ALERTS_SINK, DEAD_LETTER_SINK])
+def test_kafkasink_binary_content_mode(name: str) -> None:
+    sink = find("KafkaSink", name, knative_namespace())
+    assert sink is not None
+    assert sink["spec"]["contentMode"] == "binary"
+
+
+def _bootstrap_cluster(address: str) -> tuple[str, str]:
+    """my-cluster-kafka-bootstrap.kafka:9092 -> ("my-cluster", "kafka")."""
+    match = re.fullmatch(
+        r"(?P<cluster>.+)-kafka-bootstrap\.(?P<ns>[a-z0-9-]+)(?:\..*)?:\d+", address
+    )
+    assert match, f"{address} is not a Strimzi bootstrap Service address"
+    return match["cluster"], match["ns"]
+
+
+def _topic_users() -> list[tuple[str, str, str]]:
+    users = []
+    for doc in kafka_sources():
+        for topic in doc["spec"]["topics"]:
+            for address in doc["spec"]["bootstrapServers"]:
+                users.append((f"KafkaSource/{doc['metadata']['name']}", topic, address))
+    for doc in of_kind("KafkaSink"):
+        for address in doc["spec"]["bootstrapServers"]:
+            users.append((f"KafkaSink/{doc['metadata']['name']}", doc["spec"]["topic"], address))
+    config = connector()["spec"]["config"]
+    users.append(
+        (
+            "KafkaConnector schema history",
+            config["schema.history.internal.kafka.topic"],
+            config["schema.history.internal.kafka.bootstrap.servers"],
+        )
+    )
+    return users
+
+
+TOPIC_USERS = _topic_users()
+
+
+@pytest.mark.parametrize(
+    ("user", "topic", "address"), TOPIC_USERS, ids=[f"{u}:{t}" for u, t, _ in TOPIC_USERS]
+)
+def test_topic_has_kafkatopic_on_that_cluster(user: str, topic: str, address: str) -> None:
+    cluster, namespace = _bootstrap_cluster(address)
+    matches = [
+        doc
+        for doc in of_kind("KafkaTopic")
+        if doc["spec"].get("topicName", doc["metadata"]["name"]) == topic
+    ]
+    assert len(matches) == 1, f"{user}: no KafkaTopic for {topic}"
+    assert matches[0]["metadata"]["namespace"] == namespace
+    assert matches[0]["metadata"]["labels"]["strimzi.io/cluster"] == cluster
+
+
+def test_kafkatopic_dead_letters_kept_longest() -> None:
+    retention = {
+        doc["metadata"]["name"]: int(doc["spec"]["config"]["retention.ms"])
+        for doc in of_kind("KafkaTopic")
+    }
+    dead = retention.pop("kapacitor-alerts-connector.dead-letters-queue")
+    finite = [value for value in retention.values() if value > 0]
+    assert dead > max(finite)
+
+
+# ------------------------------------------------------------ Debezium connector
+
+
+def test_connector_outbox_router() -> None:
+    doc = connector()
+    config = doc["spec"]["config"]
+    assert doc["spec"]["class"] == "io.debezium.connector.mysql.MySqlConnector"
+    assert doc["spec"]["tasksMax"] == 1
+    assert doc["metadata"]["labels"]["strimzi.io/cluster"]
+    transforms = [name.strip() for name in config["transforms"].split(",")]
+    router = next(
+        name
+        for name in transforms
+        if config[f"transforms.{name}.type"] == "io.debezium.transforms.outbox.EventRouter"
+    )
+    assert config[f"transforms.{router}.route.by.field"] == "type"
+    assert config[f"transforms.{router}.route.topic.replacement"] == (
+        "kapacitor-alerts-connector.${routedByValue}"
+    )
+    assert config[f"transforms.{router}.table.expand.json.payload"] is True
+    # The metadata the CloudEventsConverter needs is copied to headers before routing.
+    header_from = transforms.index(router) - 1
+    assert header_from >= 0
+    assert config[f"transforms.{transforms[header_from]}.type"].startswith(
+        "org.apache.kafka.connect.transforms.HeaderFrom"
+    )
+
+
+def test_connector_cloudevents_converter() -> None:
+    config = connector()["spec"]["config"]
+    assert config["value.converter"] == "io.debezium.converters.CloudEventsConverter"
+    assert config["value.converter.serializer.type"] == "json"
+    assert config["value.converter.data.serializer.type"] == "json"
+    assert config["value.converter.metadata.source"].split(",")[0] == "header"
+    assert config["key.converter"] == "org.apache.kafka.connect.storage.StringConverter"
+
+
+def _outbox_columns() -> dict[str, str]:
+    sql = (ROOT / "kafka-sources" / "outbox.sql").read_text(encoding="utf-8")
+    body = re.search(r"CREATE TABLE IF NOT EXISTS outbox \((.*?)\n\)", sql, re.S)
+    assert body, "outbox.sql has no CREATE TABLE outbox"
+    columns = {}
+    for line in body.group(1).splitlines():
+        line = line.strip()
+        match = re.match(r"`?(\w+)`?\s+([A-Z]+(?:\(\d+\))?)", line)
+        if match and not line.startswith("--") and match.group(1) != "PRIMARY":
+            columns[match.group(1)] = match.group(2)
+    return columns
+
+
+def test_connector_outbox_columns_exist() -> None:
+    config = connector()["spec"]["config"]
+    columns = _outbox_columns()
+    table = config["table.include.list"]
+    assert table.endswith(".outbox")
+    assert table.split(".")[0] in config["database.include.list"].split(",")
+    for key, value in config.items():
+        if key.startswith("transforms.") and ".table.field.event." in key:
+            assert value in columns, f"{key}: outbox has no column {value}"
+    assert config["transforms.outbox.route.by.field"] in columns
+
+
+def test_outbox_table_shape() -> None:
+    columns = _outbox_columns()
+    assert columns["id"] in ("CHAR(36)", "BINARY(16)", "UUID")
+    assert columns["payload"] == "JSON"
+    assert {"aggregatetype", "aggregateid", "type", "timestamp"} <= set(columns)
+    # The EventRouter reads the timestamp column as epoch milliseconds.
+    assert columns["timestamp"] == "DATETIME(3)"
+
+
+def test_outbox_example_is_one_transaction() -> None:
+    sql = (ROOT / "kafka-sources" / "outbox.sql").read_text(encoding="utf-8")
+    code = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    match = re.search(r"START TRANSACTION;(.*?)COMMIT;", code, re.S)
+    assert match
+    block = match.group(1)
+    assert "UPDATE devices" in block
+    assert "INSERT INTO outbox" in block
+    payload = json.loads(re.search(r"'(\{.*\})'", block).group(1))  # type: ignore[union-attr]
+    assert payload == {"devicescode": ["dev-1", "dev-2"], "eventtype": "enabled"}
+    types = re.findall(r"'(device-[a-z]+)'", block)
+    assert types
+    assert set(types) <= set(event_types().values())
+
+
+def test_connector_secret_references_resolve() -> None:
+    config = connector()["spec"]["config"]
+    references = [
+        re.fullmatch(r"\$\{secrets:([^/]+)/([^:]+):([^}]+)\}", str(value))
+        for value in config.values()
+        if str(value).startswith("${secrets:")
+    ]
+    assert references
+    for match in references:
+        assert match, "expected ${secrets:<namespace>/<secret>:<key>}"
+        secret = find("Secret", match.group(2), match.group(1))
+        assert secret is not None
+        assert match.group(3) in secret.get("stringData", {})
+
+
+def test_connector_may_read_its_secret() -> None:
+    doc = connector()
+    connect_account = f"{doc['metadata']['labels']['strimzi.io/cluster']}-connect"
+    namespace = doc["metadata"]["namespace"]
+    bindings = of_kind("RoleBinding", list(kafka_bundle()))
+    subjects = {
+        (subject["name"], subject["namespace"])
+        for binding in bindings
+        for subject in binding["subjects"]
+    }
+    assert (connect_account, namespace) in subjects
+    roles = of_kind("Role", list(kafka_bundle()))
+    readable = {name for role in roles for rule in role["rules"] for name in rule["resourceNames"]}
+    secrets = {
+        re.sub(r"^\$\{secrets:[^/]+/([^:]+):.*$", r"\1", str(value))
+        for value in doc["spec"]["config"].values()
+        if str(value).startswith("${secrets:")
+    }
+    assert secrets <= readable
+
+
+# ----------------------------------------------- template, installer, Kapacitor
+
+
+def test_template_copy_identical_to_packaged() -> None:
+    packaged = ROOT / "functions" / "deadman" / "templates" / TEMPLATE_NAME
+    shipped = ROOT / "knative" / "template" / TEMPLATE_NAME
+    assert shipped.read_bytes() == packaged.read_bytes()
+
+
+def test_template_matches_captured_kapacitor_template() -> None:
+    path = CAPTURES / "api-exchanges.json"
+    if not path.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{path} is missing")
+        pytest.skip(f"{path} is not available here")
+    exchanges = json.loads(path.read_text(encoding="utf-8"))
+    captured = next(e for e in exchanges if e["note"] == "get template (exists)")
+    shipped = (ROOT / "knative" / "template" / TEMPLATE_NAME).read_text(encoding="utf-8")
+    assert shipped == captured["response"]["body"]["script"]
+
+
+def _installer() -> dict[str, Any]:
+    jobs = of_kind("Job", list(knative_bundle()))
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def test_installer_runs_deadmanctl() -> None:
+    container = pod_spec(_installer())["containers"][0]
+    assert container["command"] == ["deadmanctl", "install-template"]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "scripts"
+    ]
+    assert scripts["deadmanctl"] == "deadman.cli:main"
+
+
+def test_installer_mounts_the_template() -> None:
+    job = _installer()
+    spec = pod_spec(job)
+    container = spec["containers"][0]
+    template_file = Path(env_of(container)["KAPACITOR_TEMPLATE_FILE"])
+    mount = next(
+        m for m in container["volumeMounts"] if Path(m["mountPath"]) == template_file.parent
+    )
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    configmap = find("ConfigMap", volume["configMap"]["name"], job["metadata"]["namespace"])
+    assert configmap is not None
+    assert template_file.name in configmap["data"]
+    template_id = settings_file()["KAPACITOR_TEMPLATE_ID"]
+    assert template_file.name == f"{template_id}.tick"
+
+
+def test_installer_rerunnable() -> None:
+    spec = _installer()["spec"]
+    assert spec["ttlSecondsAfterFinished"] > 0
+    assert spec["template"]["spec"]["restartPolicy"] in ("Never", "OnFailure")
+    assert spec["backoffLimit"] >= 1
+
+
+def test_kapacitor_httppost_env_targets_callback() -> None:
+    values = parse_env_file(ROOT / "knative" / "kapacitor-httppost.env")
+    template = (ROOT / "knative" / "template" / TEMPLATE_NAME).read_text(encoding="utf-8")
+    endpoint = re.search(r"\.endpoint\('([^']+)'\)", template)
+    assert endpoint
+    assert values["KAPACITOR_HTTPPOST_0_ENDPOINT"] == endpoint.group(1) == "benthos"
+    url = values["KAPACITOR_HTTPPOST_0_URL"]
+    assert url == f"http://{CALLBACK[0]}.{knative_namespace()}.svc.cluster.local"
+    assert service(CALLBACK[0])["metadata"]["labels"]["networking.knative.dev/visibility"]
+    # HEADERS_ must be upper case; the header name after it keeps its case.
+    header = values["KAPACITOR_HTTPPOST_0_HEADERS_Authorization"]
+    scheme, _, token = header.partition(" ")
+    assert scheme == "Bearer"
+    secret = find("Secret", "alert-callback-token", knative_namespace())
+    assert secret is not None
+    assert token == secret["stringData"]["ALERT_CALLBACK_TOKEN"]
+
+
+# --------------------------------------------------------------------- secrets
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [d for d in SOURCE_DOCS if d.body.get("kind") == "Secret"],
+    ids=[d.id for d in SOURCE_DOCS if d.body.get("kind") == "Secret"],
+)
+def test_secret_template_placeholders_only(doc: Doc) -> None:
+    assert "data" not in doc.body, "no base64 data: templates carry visible placeholders"
+    values = doc.body["stringData"]
+    assert values
+    assert all(PLACEHOLDER_MARK in value for value in values.values())
+
+
+def test_secrets_not_in_deploy_kustomizations() -> None:
+    """Re-applying knative/ or kafka-sources/ never resets real credentials."""
+    assert of_kind("Secret", [*knative_bundle(), *kafka_bundle()]) == []
