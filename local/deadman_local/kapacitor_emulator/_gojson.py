@@ -19,7 +19,7 @@ from typing import TypeAlias
 __all__ = ["JSONValue", "go_quote", "marshal", "rfc3339nano"]
 
 JSONValue: TypeAlias = (
-    "None | bool | int | float | str | Sequence[JSONValue] | Mapping[str, JSONValue]"
+    "bool | int | float | str | Sequence[JSONValue] | Mapping[str, JSONValue] | None"
 )
 
 _HTML_ESCAPES = {

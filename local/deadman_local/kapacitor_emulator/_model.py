@@ -10,8 +10,8 @@ from ._gojson import JSONValue
 
 __all__ = [
     "DBRP",
-    "ENABLED",
     "DISABLED",
+    "ENABLED",
     "Task",
     "Template",
     "Var",
@@ -87,6 +87,11 @@ class Task:
     last_enabled: int | None
     running_script: str | None = None
     running_vars: Mapping[str, Var] = field(default_factory=dict)
+
+    @property
+    def var_values(self) -> dict[str, object]:
+        """The stored vars without their type wrappers, e.g. ``{"name": "dev-1"}``."""
+        return {name: var.plain() for name, var in self.vars.items()}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ _PRECEDENCE = {"OR": 1, "AND": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=
 @dataclass(frozen=True)
 class Literal:
     type: str  # int, float, string, duration, bool, regex
-    value: object
+    value: bool | int | float | str
 
 
 @dataclass(frozen=True)

@@ -145,9 +145,9 @@ def _client_convert(var_type: str, value: object) -> object:
             raise InvalidJSON
         return _Int64(value)
     if var_type == "float":
-        if not _is_number(value):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise InvalidJSON
-        return _Float64(float(value))  # type: ignore[arg-type]
+        return _Float64(float(value))
     if var_type == "list":
         if not isinstance(value, list):
             raise InvalidJSON

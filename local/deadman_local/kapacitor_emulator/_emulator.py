@@ -1,0 +1,185 @@
+"""``KapacitorEmulator``: the state, the knobs and the test-facing methods."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from ._alerts import AlertFirer, AlertResult, HttpPostEndpoint
+from ._api import ApiContext
+from ._app import RequestRecord, handle_wsgi
+from ._auth import AuthConfig
+from ._faults import CapacityGate, Fault, FaultInjector
+from ._model import Task, Template
+from ._request import TemplateRequest
+from ._store import Runtime, Store
+from ._templates import create_template
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+__all__ = ["DEFAULT_VERSION", "KapacitorEmulator", "ListenerControl", "RequestRecord"]
+
+DEFAULT_VERSION = "1.7.7-emulator"
+
+
+class ListenerControl(Protocol):
+    """What ``serve()`` lends the emulator so ``POST /emulator/refuse`` can work."""
+
+    def refuse_for(self, seconds: float) -> None: ...
+
+
+class KapacitorEmulator:
+    """An emulator of Kapacitor's HTTP API for tests and local runs (not a Kapacitor).
+
+    It is a WSGI application. ``username``/``password`` turn on basic auth (and
+    ``?u=&p=``), ``bearer_token`` accepts one static bearer token. ``service_time``
+    and ``concurrency`` set the capacity model. ``endpoints`` are the
+    ``[[httppost]]`` targets alerts are posted to; with ``strict_endpoints`` a task
+    whose ``.post().endpoint()`` names no configured endpoint fails to start, as in
+    Kapacitor (500, stored enabled, not executing).
+    """
+
+    def __init__(
+        self, *, username: str | None = None, password: str | None = None,
+        bearer_token: str | None = None, service_time: float = 0.0,
+        concurrency: int | None = None, endpoints: Iterable[HttpPostEndpoint] = (),
+        strict_endpoints: bool = False, version: str = DEFAULT_VERSION,
+        request_log: Callable[[RequestRecord], None] | None = None,
+    ) -> None:
+        self.version = version
+        self.auth = AuthConfig(username, password, bearer_token)
+        self.store = Store()
+        self.faults = FaultInjector()
+        self.capacity = CapacityGate(service_time, concurrency)
+        self.alerts = AlertFirer(endpoints)
+        self.strict_endpoints = strict_endpoints
+        self.request_log = request_log
+        self.listener: ListenerControl | None = None
+        self._initial_capacity = (service_time, concurrency)
+        self._calls: Counter[tuple[str, str]] = Counter()
+        self._calls_lock = threading.Lock()
+        self.runtime = Runtime(start_error=self._start_error, forget=self.alerts.forget)
+        self.api = ApiContext(self.store, self.runtime, version,
+                              {k: str(v) for k, v in self.alerts.server_info.items()})
+
+    def _start_error(self, task: Task) -> str | None:
+        return self.alerts.start_problem(task) if self.strict_endpoints else None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
+                 ) -> Iterable[bytes]:
+        return handle_wsgi(self, environ, start_response)
+
+    @property
+    def wsgi_app(self) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
+        return self.__call__
+
+    # -- call accounting -------------------------------------------------------------
+    def count_call(self, method: str, kind: str) -> None:
+        with self._calls_lock:
+            self._calls[(method, kind)] += 1
+
+    @property
+    def calls(self) -> Counter[tuple[str, str]]:
+        """A copy of the per-(method, route kind) counters, e.g. ``("POST", "tasks")``.
+        Kinds: ping, tasks (list and items), templates, debug, unknown. Every request
+        that reaches the Kapacitor API is counted, including failed ones."""
+        with self._calls_lock:
+            return Counter(self._calls)
+
+    # -- state inspection ------------------------------------------------------------
+    def tasks(self) -> dict[str, Task]:
+        """Snapshot of every task (frozen objects with copied var maps)."""
+        with self.store.lock:
+            return {tid: replace(t, vars=dict(t.vars), running_vars=dict(t.running_vars))
+                    for tid, t in sorted(self.store.tasks.items())}
+
+    def task(self, task_id: str) -> Task | None:
+        return self.tasks().get(task_id)
+
+    def templates(self) -> dict[str, Template]:
+        with self.store.lock:
+            return dict(sorted(self.store.templates.items()))
+
+    def add_template(self, template_id: str, script: str) -> Template:
+        """Seed a template without HTTP (same checks as ``POST /templates``)."""
+        return create_template(self.store, TemplateRequest(id=template_id, script=script))
+
+    def reset(self) -> None:
+        """Forget tasks, templates, faults, counters and alert state; restore the
+        constructor's capacity settings."""
+        self.store.clear()
+        self.faults.clear()
+        self.alerts.reset()
+        self.capacity.configure(*self._initial_capacity)
+        self.capacity.reset_counters()
+        with self._calls_lock:
+            self._calls.clear()
+
+    # -- knobs -----------------------------------------------------------------------
+    def add_fault(self, fault: Fault) -> int:
+        return self.faults.add(fault)
+
+    def clear_faults(self) -> None:
+        self.faults.clear()
+
+    def fail_next(self, times: int = 1, status: int = 500, *, method: str | None = None,
+                  path: str = "", message: str = "emulated failure") -> int:
+        """Answer the next ``times`` matching calls with ``status``."""
+        return self.add_fault(Fault(methods=_methods(method), path_prefix=path,
+                                    status=status, message=message, times=times))
+
+    def add_latency(self, seconds: float, *, method: str | None = None, path: str = "",
+                    times: int | None = None) -> int:
+        return self.add_fault(Fault(methods=_methods(method), path_prefix=path,
+                                    delay=seconds, times=times))
+
+    def fail_after_store(self, times: int = 1, status: int = 500, *,
+                         message: str = "emulated failure after store") -> int:
+        """Creates store the task, then answer ``status`` (an enabled one is left
+        not executing with ``error`` set): Kapacitor's "500 but stored"."""
+        return self.add_fault(Fault(methods=frozenset({"POST"}),
+                                    path_regex=r"^/kapacitor/v1(preview)?/tasks$",
+                                    status=status, message=message, times=times,
+                                    store_then_fail=True))
+
+    def flap(self, every: int = 2, status: int = 503, *, method: str | None = None,
+             path: str = "", times: int | None = None) -> int:
+        """Fail every ``every``-th matching call, starting with the next one."""
+        return self.add_fault(Fault(methods=_methods(method), path_prefix=path,
+                                    status=status, fail_every=every, times=times,
+                                    message="emulated flapping failure"))
+
+    def set_capacity(self, service_time: float, concurrency: int | None) -> None:
+        self.capacity.configure(service_time, concurrency)
+
+    def set_endpoint(self, name: str, url: str, headers: Mapping[str, str] | None = None,
+                     basic_auth: tuple[str, str] | None = None) -> None:
+        self.alerts.set_endpoint(HttpPostEndpoint(name, url, dict(headers or {}), basic_auth))
+
+    # -- alerts ----------------------------------------------------------------------
+    def fire_deadman(self, task_id: str, level: str = "CRITICAL",
+                     time: datetime | None = None, emitted: float = 0,
+                     tags: Mapping[str, str] | None = None) -> AlertResult:
+        """Fire the task's deadman alert once and POST it to the task's endpoint.
+
+        ``time`` defaults to now (whole seconds, UTC). Only an enabled, executing
+        task can fire; otherwise the result carries an ``error`` and nothing is sent.
+        """
+        when = time or datetime.now(UTC).replace(microsecond=0)
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        time_ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1_000
+        task = self.task(task_id)
+        if task is None:
+            return AlertResult(task_id, level, error=f"no task exists: {task_id}")
+        return self.alerts.fire(task, level, time_ns, emitted, tags)
+
+
+def _methods(method: str | None) -> frozenset[str]:
+    return frozenset({method}) if method else frozenset()
+

@@ -1,0 +1,240 @@
+"""Fault injection and the capacity model. Both are thread-safe and can be driven
+from Python or over the ``/emulator`` control routes by other processes."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from ._gojson import JSONValue
+
+__all__ = ["CapacityGate", "Fault", "FaultInjector", "FaultOutcome"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected fault on Kapacitor API calls.
+
+    Matching: ``methods`` (any when empty), ``path_prefix`` and ``path_regex``
+    (``re.search``) on the request path. Effect on an affected call: sleep ``delay``
+    seconds, then answer ``status`` with a Kapacitor error body carrying ``message``
+    (no status: latency only). With ``store_then_fail`` the call is handled first,
+    so its state change sticks (a create stores the task), and only the answer is
+    replaced by the error; this is Kapacitor's "500 but stored" (contract §1.5 row
+    13). ``fail_every=k`` affects matching calls 1, 1+k, 1+2k... (k=2 flaps).
+    ``times`` bounds the affected calls; ``None`` keeps the fault until cleared.
+    """
+
+    methods: frozenset[str] = frozenset()
+    path_prefix: str = ""
+    path_regex: str = ""
+    status: int | None = None
+    message: str = "emulated failure"
+    delay: float = 0.0
+    times: int | None = None
+    fail_every: int = 1
+    store_then_fail: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status is not None and not 100 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP status code, got {self.status}")
+        if self.delay < 0:
+            raise ValueError("delay must be >= 0")
+        if self.times is not None and self.times < 1:
+            raise ValueError("times must be >= 1 or null")
+        if self.fail_every < 1:
+            raise ValueError("fail_every must be >= 1")
+        if self.store_then_fail and self.status is None:
+            raise ValueError("store_then_fail needs a status")
+        try:
+            re.compile(self.path_regex)  # fail early on a bad pattern
+        except re.error as exc:
+            raise ValueError(f"path_regex: {exc}") from None
+        object.__setattr__(self, "methods", frozenset(m.upper() for m in self.methods))
+
+    def matches(self, method: str, path: str) -> bool:
+        return (
+            (not self.methods or method.upper() in self.methods)
+            and path.startswith(self.path_prefix)
+            and (not self.path_regex or re.search(self.path_regex, path) is not None)
+        )
+
+    def to_json(self) -> dict[str, JSONValue]:
+        return {
+            "methods": sorted(self.methods), "path_prefix": self.path_prefix,
+            "path_regex": self.path_regex, "status": self.status, "message": self.message,
+            "delay": self.delay, "times": self.times, "fail_every": self.fail_every,
+            "store_then_fail": self.store_then_fail,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Fault:
+        """Build from the control route's JSON; raises ``ValueError`` when invalid."""
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        methods = data.get("methods", [])
+        if isinstance(methods, str):
+            methods = [methods]
+        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
+            raise ValueError("methods must be a list of strings")
+        return cls(
+            methods=frozenset(str(m) for m in methods),
+            path_prefix=_text(data, "path_prefix", ""),
+            path_regex=_text(data, "path_regex", ""),
+            status=_optional_int(data, "status"),
+            message=_text(data, "message", "emulated failure"),
+            delay=_seconds(data, "delay"),
+            times=_optional_int(data, "times"),
+            fail_every=_int(data, "fail_every", 1),
+            store_then_fail=data.get("store_then_fail", False) is True,
+        )
+
+
+def _text(data: Mapping[str, object], key: str, default: str) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} must be a string")
+    return value
+
+
+def _optional_int(data: Mapping[str, object], key: str) -> int | None:
+    value = data.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ValueError(f"{key} must be an integer or null")
+    return value
+
+
+def _int(data: Mapping[str, object], key: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{key} must be an integer")
+    return value
+
+
+def _seconds(data: Mapping[str, object], key: str) -> float:
+    value = data.get(key, 0.0)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number of seconds")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class FaultOutcome:
+    delay: float = 0.0
+    status: int | None = None
+    message: str = ""
+    store_then_fail: bool = False
+
+
+@dataclass
+class _Active:
+    fault: Fault
+    matched: int = 0
+    affected: int = 0
+
+
+@dataclass
+class FaultInjector:
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _faults: dict[int, _Active] = field(default_factory=dict)
+    _next_id: int = 1
+
+    def add(self, fault: Fault) -> int:
+        with self._lock:
+            fault_id = self._next_id
+            self._next_id += 1
+            self._faults[fault_id] = _Active(fault)
+            return fault_id
+
+    def remove(self, fault_id: int) -> bool:
+        with self._lock:
+            return self._faults.pop(fault_id, None) is not None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def snapshot(self) -> list[dict[str, JSONValue]]:
+        with self._lock:
+            return [
+                {"id": fault_id, **active.fault.to_json(), "matched": active.matched,
+                 "affected": active.affected}
+                for fault_id, active in self._faults.items()
+            ]
+
+    def decide(self, method: str, path: str) -> FaultOutcome:
+        """Count this call against every matching fault and combine their effects:
+        delays add up, the first failing fault sets the answer."""
+        delay, chosen = 0.0, None
+        with self._lock:
+            for fault_id, active in list(self._faults.items()):
+                fault = active.fault
+                if not fault.matches(method, path):
+                    continue
+                active.matched += 1
+                if (active.matched - 1) % fault.fail_every:
+                    continue
+                active.affected += 1
+                delay += fault.delay
+                if chosen is None and fault.status is not None:
+                    chosen = fault
+                if fault.times is not None and active.affected >= fault.times:
+                    del self._faults[fault_id]
+        if chosen is None:
+            return FaultOutcome(delay=delay)
+        return FaultOutcome(delay, chosen.status, chosen.message, chosen.store_then_fail)
+
+
+class CapacityGate:
+    """Every admitted call holds one of ``concurrency`` slots for ``service_time``
+    seconds; the others queue. ``concurrency=None`` means no limit."""
+
+    def __init__(self, service_time: float = 0.0, concurrency: int | None = None) -> None:
+        self._cond = threading.Condition()
+        self.service_time = 0.0
+        self.concurrency: int | None = None
+        self.configure(service_time, concurrency)
+        self.in_flight = 0
+        self.peak = 0
+        self.served = 0
+
+    def configure(self, service_time: float, concurrency: int | None) -> None:
+        if service_time < 0:
+            raise ValueError("service_time must be >= 0")
+        if concurrency is not None and concurrency < 1:
+            raise ValueError("concurrency must be >= 1 or None")
+        with self._cond:
+            self.service_time, self.concurrency = service_time, concurrency
+            self._cond.notify_all()  # a raised limit admits queued calls at once
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._cond:
+            while self.concurrency is not None and self.in_flight >= self.concurrency:
+                self._cond.wait()
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            service_time = self.service_time
+        try:
+            if service_time:
+                time.sleep(service_time)  # the modelled cost of the call itself
+            yield
+        finally:
+            with self._cond:
+                self.in_flight -= 1
+                self.served += 1
+                self._cond.notify()
+
+    def snapshot(self) -> dict[str, JSONValue]:
+        with self._cond:
+            return {"service_time": self.service_time, "concurrency": self.concurrency,
+                    "in_flight": self.in_flight, "peak": self.peak, "served": self.served}
+
+    def reset_counters(self) -> None:
+        with self._cond:
+            self.peak, self.served = self.in_flight, 0

@@ -1,0 +1,37 @@
+"""Response helpers: every answer carries Kapacitor's content type, version and
+request-id headers; error bodies are ``{"error": m, "message": m}`` (1.7 style)."""
+
+from __future__ import annotations
+
+import uuid
+
+from werkzeug.wrappers import Response
+
+from ._gojson import JSONValue, marshal
+
+__all__ = ["CONTENT_TYPE", "empty_response", "error_response", "json_response",
+           "raw_response"]
+
+CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def raw_response(status: int, body: bytes, version: str) -> Response:
+    response = Response(body, status=status, content_type=CONTENT_TYPE)
+    response.headers["X-Kapacitor-Version"] = version
+    # Kapacitor sends a time-based UUID (v1) as the request id.
+    response.headers["Request-Id"] = str(uuid.uuid1())
+    return response
+
+
+def json_response(status: int, payload: JSONValue, version: str,
+                  indent: bool = True) -> Response:
+    return raw_response(status, marshal(payload, indent=indent), version)
+
+
+def error_response(status: int, message: str, version: str, indent: bool = True) -> Response:
+    # Handler errors are pretty-printed; authentication errors are compact.
+    return json_response(status, {"error": message, "message": message}, version, indent)
+
+
+def empty_response(status: int, version: str) -> Response:
+    return raw_response(status, b"", version)

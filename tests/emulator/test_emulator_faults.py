@@ -1,0 +1,152 @@
+"""Fault injection, refused connections and the capacity model."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+
+from deadman_local.kapacitor_emulator import Fault, KapacitorEmulator, RunningEmulator
+
+Body = Callable[..., dict[str, Any]]
+
+
+def test_fail_next_answers_errors_then_recovers(
+    api: httpx.Client, seeded: KapacitorEmulator, make_task_body: Body
+) -> None:
+    seeded.fail_next(2, 503, method="POST", path="/kapacitor/v1/tasks")
+    statuses = [api.post("/tasks", json=make_task_body("f1", "m")) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [503, 503, 200]
+    assert statuses[0].json() == {"error": "emulated failure", "message": "emulated failure"}
+    assert statuses[0].headers["X-Kapacitor-Version"] == "1.7.7-emulator"
+    assert list(seeded.tasks()) == ["f1"]
+    assert api.get("/tasks/f1").status_code == 200  # GET never matched the fault
+
+
+def test_fail_after_store_leaves_the_task_stored(
+    api: httpx.Client, seeded: KapacitorEmulator, make_task_body: Body
+) -> None:
+    seeded.fail_after_store(times=2, message="boom")
+    failed = api.post("/tasks", json=make_task_body("f2", "m"))
+    assert (failed.status_code, failed.json()["error"]) == (500, "boom")
+    stored = api.get("/tasks/f2").json()
+    assert (stored["status"], stored["executing"], stored["error"]) == ("enabled", False, "boom")
+    disabled = api.post("/tasks", json=make_task_body("f3", "m", status="disabled"))
+    assert disabled.status_code == 500
+    assert api.get("/tasks/f3").json()["error"] == ""
+    retry = api.post("/tasks", json=make_task_body("f2", "m"))
+    assert retry.json()["error"] == "task f2 already exists"
+
+
+def test_latency_delays_only_matching_calls(api: httpx.Client,
+                                            emulator: KapacitorEmulator) -> None:
+    fault_id = emulator.add_latency(0.2, method="GET", path="/kapacitor/v1/ping")
+    started = time.monotonic()
+    assert api.get("/ping").status_code == 204
+    assert time.monotonic() - started >= 0.2
+    assert api.head("/ping").status_code == 204
+    (fault,) = emulator.faults.snapshot()
+    assert (fault["id"], fault["matched"], fault["affected"]) == (fault_id, 1, 1)
+
+
+def test_flapping_fails_every_other_call(api: httpx.Client, emulator: KapacitorEmulator) -> None:
+    emulator.flap(every=2, status=503, path="/kapacitor/v1/ping")
+    assert [api.get("/ping").status_code for _ in range(5)] == [503, 204, 503, 204, 503]
+
+
+def test_fault_matches_method_path_prefix_and_regex() -> None:
+    fault = Fault(methods=frozenset({"patch"}), path_prefix="/kapacitor/v1/tasks/",
+                  path_regex=r"_not_fed$", status=500)
+    assert fault.matches("PATCH", "/kapacitor/v1/tasks/d_not_fed")
+    assert not fault.matches("GET", "/kapacitor/v1/tasks/d_not_fed")
+    assert not fault.matches("PATCH", "/kapacitor/v1/tasks/other")
+    with pytest.raises(ValueError, match="store_then_fail"):
+        Fault(store_then_fail=True)
+
+
+def test_stopped_listener_refuses_connections_and_keeps_state(
+    running: RunningEmulator, api: httpx.Client, seeded: KapacitorEmulator,
+    make_task_body: Body,
+) -> None:
+    assert api.post("/tasks", json=make_task_body("k1", "m")).status_code == 200
+    running.stop_listening()
+    assert not running.listening
+    with pytest.raises(httpx.ConnectError):
+        api.get("/ping")
+    running.resume_listening()
+    assert api.get("/tasks/k1").json()["status"] == "enabled"
+
+
+def test_refuse_control_route_stops_listening_before_answering(
+    running: RunningEmulator, api: httpx.Client, emulator: KapacitorEmulator
+) -> None:
+    answer = httpx.post(f"{running.url}/emulator/refuse", json={"seconds": 60})
+    assert answer.json() == {"refusing_for": 60.0}
+    with pytest.raises(httpx.ConnectError):
+        api.get("/ping")
+    running.resume_listening()  # the 60 s timer then finds it listening already
+    assert api.get("/ping").status_code == 204
+
+
+def test_capacity_queues_calls_beyond_concurrency(
+    running: RunningEmulator, emulator: KapacitorEmulator
+) -> None:
+    emulator.set_capacity(0.05, 2)
+    barrier = threading.Barrier(4)
+
+    def call(_: int) -> int:
+        barrier.wait()
+        return httpx.get(f"{running.url}/kapacitor/v1/tasks").status_code
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(4) as pool:
+        statuses = list(pool.map(call, range(4)))
+    elapsed = time.monotonic() - started
+    assert statuses == [200] * 4
+    # Two waves of two 50 ms calls at least.
+    assert elapsed >= 0.1
+    snapshot = emulator.capacity.snapshot()
+    assert snapshot["served"] == 4
+    assert isinstance(snapshot["peak"], int)
+    assert 1 <= snapshot["peak"] <= 2
+
+
+def test_capacity_does_not_gate_ping(api: httpx.Client, emulator: KapacitorEmulator) -> None:
+    emulator.set_capacity(0.0, 1)
+    api.get("/ping")
+    assert emulator.capacity.snapshot()["served"] == 0
+    api.get("/tasks")
+    assert emulator.capacity.snapshot()["served"] == 1
+
+
+def test_control_routes_drive_faults_capacity_and_state(
+    running: RunningEmulator, api: httpx.Client, seeded: KapacitorEmulator,
+    make_task_body: Body,
+) -> None:
+    control = f"{running.url}/emulator"
+    added = httpx.post(f"{control}/faults", json={
+        "methods": ["DELETE"], "path_prefix": "/kapacitor/v1/tasks/", "status": 503,
+        "times": 1, "message": "down"})
+    assert added.status_code == 200, added.text
+    assert api.delete("/tasks/x").json()["error"] == "down"
+    assert api.delete("/tasks/x").status_code == 204
+    second = httpx.post(f"{control}/faults", json={"status": 500}).json()["id"]
+    assert [f["id"] for f in httpx.get(f"{control}/faults").json()["faults"]] == [second]
+    assert httpx.delete(f"{control}/faults/{second}").status_code == 204
+    bad = httpx.post(f"{control}/faults", json={"status": 500, "bogus": 1})
+    assert bad.status_code == 400
+    capacity = httpx.post(f"{control}/capacity", json={"service_time": 0.01, "concurrency": 3})
+    assert (capacity.json()["service_time"], capacity.json()["concurrency"]) == (0.01, 3)
+    assert api.post("/tasks", json=make_task_body("s1", "m")).status_code == 200
+    state = httpx.get(f"{control}/state").json()
+    assert state["tasks"]["s1"]["status"] == "enabled"
+    assert state["templates"] == ["device_deadman"]
+    assert {"method": "POST", "kind": "tasks", "count": 1} in state["calls"]
+    assert httpx.post(f"{control}/reset").json() == {"reset": True}
+    assert seeded.tasks() == {}
+    assert (seeded.capacity.service_time, seeded.capacity.concurrency) == (0.0, None)
