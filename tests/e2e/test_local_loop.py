@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from cloudevents.kafka import KafkaMessage, from_binary
 from confluent_kafka import Producer
+
 from deadman_local.broker import ConsumedRecord, read_topic
 from deadman_local.kafka_source import CounterSnapshot
 from deadman_local.stack import LocalStack, StackState
@@ -39,7 +40,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
 @pytest.fixture(scope="module")
 def producer(stack: LocalStack) -> Iterator[Producer]:
     assert stack.state is not None
-    yield Producer({"bootstrap.servers": stack.state.bootstrap_servers})
+    producer = Producer({"bootstrap.servers": stack.state.bootstrap_servers})
+    yield producer
+    producer.flush(10)
 
 
 def state_of(stack: LocalStack) -> StackState:
@@ -49,20 +52,23 @@ def state_of(stack: LocalStack) -> StackState:
 
 def outbox_record(event_type: str, devices: list[str], seconds: int) -> bytes:
     """Debezium's structured CloudEvent for an outbox row (no content-type header)."""
-    return json.dumps({
-        "specversion": "1.0",
-        "id": str(uuid.uuid4()),
-        "source": "/debezium/mysql/cfg",
-        "type": event_type,
-        "time": (BASE + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
-        "datacontenttype": "application/json",
-        "iodebeziumop": "c",
-        "data": {"devicescode": devices},
-    }).encode()
+    return json.dumps(
+        {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "/debezium/mysql/cfg",
+            "type": event_type,
+            "time": (BASE + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z"),
+            "datacontenttype": "application/json",
+            "iodebeziumop": "c",
+            "data": {"devicescode": devices},
+        }
+    ).encode()
 
 
-def publish(stack: LocalStack, producer: Producer, event_type: str, value: bytes,
-            key: str = "k") -> None:
+def publish(
+    stack: LocalStack, producer: Producer, event_type: str, value: bytes, key: str = "k"
+) -> None:
     topic = next(t for t in state_of(stack).lifecycle_topics if t.endswith(event_type))
     producer.produce(topic, key=key, value=value)
     assert producer.flush(10) == 0
@@ -84,8 +90,12 @@ def statuses(stack: LocalStack, devices: list[str]) -> dict[str, str | None]:
 
 
 def dead_letters(stack: LocalStack, expected: int) -> list[Any]:
-    records = read_topic(state_of(stack).bootstrap_servers, state_of(stack).dead_letters_topic,
-                         expected=expected, timeout=30)
+    records = read_topic(
+        state_of(stack).bootstrap_servers,
+        state_of(stack).dead_letters_topic,
+        expected=expected,
+        timeout=30,
+    )
     return [decode(record) for record in records]
 
 
@@ -109,8 +119,7 @@ def test_loop_lifecycle_records_drive_task_states(stack: LocalStack, producer: P
     publish(stack, producer, "device-disabled", outbox_record("device-disabled", names[:2], 2))
     publish(stack, producer, "device-deleted", outbox_record("device-deleted", names[2:], 3))
     wait_outcomes(stack, before, 2)
-    assert statuses(stack, names) == {names[0]: "disabled", names[1]: "disabled",
-                                      names[2]: None}
+    assert statuses(stack, names) == {names[0]: "disabled", names[1]: "disabled", names[2]: None}
 
     # A late replay of the first enable changes nothing for the disabled devices.
     before = outcomes(stack)
@@ -126,8 +135,9 @@ def test_loop_alert_reaches_the_alerts_topic(stack: LocalStack, producer: Produc
     wait_outcomes(stack, before, 1)
     result = stack.emulator.fire_deadman(name + SUFFIX, "CRITICAL")
     assert result.status == 200, result
-    records = read_topic(state_of(stack).bootstrap_servers, state_of(stack).alerts_topic,
-                         expected=10_000, timeout=8)
+    records = read_topic(
+        state_of(stack).bootstrap_servers, state_of(stack).alerts_topic, expected=10_000, timeout=8
+    )
     events = [decode(r) for r in records if r.key == name.encode()]
     assert [e["type"] for e in events] == ["historicization-stopped"]
     assert events[0]["subject"] == name
@@ -171,8 +181,13 @@ def test_loop_accounting_every_record_applied_or_dead_lettered(
     bad = [f"bad/{i}" for i in range(5)]
     before = outcomes(stack)
     for second, device in enumerate(good + bad):
-        publish(stack, producer, "device-enabled",
-                outbox_record("device-enabled", [device], second), key=device)
+        publish(
+            stack,
+            producer,
+            "device-enabled",
+            outbox_record("device-enabled", [device], second),
+            key=device,
+        )
     after = wait_outcomes(stack, before, len(good) + len(bad))
     delivered = after.delivered - before.delivered
     dead = after.dead_lettered - before.dead_lettered

@@ -68,7 +68,9 @@ def load_shared_json(name: str) -> Any:
 def task_body(task_id: str, device: str, status: str = "enabled", **extra: Any) -> dict[str, Any]:
     """A create body like the project's: template vars plus dbrps."""
     body: dict[str, Any] = {
-        "id": task_id, "template-id": TEMPLATE_ID, "status": status,
+        "id": task_id,
+        "template-id": TEMPLATE_ID,
+        "status": status,
         "dbrps": [{"db": "iot", "rp": "autogen"}],
         "vars": {
             "name": {"type": "string", "value": task_id},

@@ -31,13 +31,21 @@ def _captured_template(shared_json: Callable[[str], Any]) -> tuple[str, str]:
 
 
 def _enable(api: httpx.Client, template_id: str, task_id: str, device: str) -> None:
-    response = api.post("/tasks", json={
-        "id": task_id, "template-id": template_id, "status": "enabled",
-        "dbrps": [{"db": "iot", "rp": "autogen"}],
-        "vars": {"name": {"type": "string", "value": task_id},
-                 "measurement": {"type": "string", "value": device},
-                 "db": {"type": "string", "value": "iot"},
-                 "rp": {"type": "string", "value": "autogen"}}})
+    response = api.post(
+        "/tasks",
+        json={
+            "id": task_id,
+            "template-id": template_id,
+            "status": "enabled",
+            "dbrps": [{"db": "iot", "rp": "autogen"}],
+            "vars": {
+                "name": {"type": "string", "value": task_id},
+                "measurement": {"type": "string", "value": device},
+                "db": {"type": "string", "value": "iot"},
+                "rp": {"type": "string", "value": "autogen"},
+            },
+        },
+    )
     assert response.status_code == 200, response.text
 
 
@@ -46,7 +54,9 @@ def _at(text: str) -> datetime:
 
 
 def test_fire_critical_then_ok_matches_captured_posts(
-    api: httpx.Client, emulator: KapacitorEmulator, receiver: Receiver,
+    api: httpx.Client,
+    emulator: KapacitorEmulator,
+    receiver: Receiver,
     shared_json: Callable[[str], Any],
 ) -> None:
     captured = shared_json("deadman-alert-posts.json")
@@ -56,8 +66,12 @@ def test_fire_critical_then_ok_matches_captured_posts(
     task_id = captured[0]["body"]["id"]
     _enable(api, template_id, task_id, "dev-1")
     results = [
-        emulator.fire_deadman(task_id, post["body"]["level"], _at(post["body"]["time"]),
-                              emitted=post["body"]["data"]["series"][0]["values"][0][1])
+        emulator.fire_deadman(
+            task_id,
+            post["body"]["level"],
+            _at(post["body"]["time"]),
+            emitted=post["body"]["data"]["series"][0]["values"][0][1],
+        )
         for post in captured
     ]
     assert [(r.status, r.error) for r in results] == [(200, None), (200, None)]
@@ -85,14 +99,18 @@ def test_fire_critical_then_ok_matches_captured_posts(
 def _server_id(details: str, name: str) -> str:
     marker = f"&#34;{name}&#34;:&#34;"
     start = details.index(marker) + len(marker)
-    return details[start:details.index("&#34;", start)]
+    return details[start : details.index("&#34;", start)]
 
 
 def test_fire_sends_endpoint_headers_and_basic_auth(
     api: httpx.Client, seeded: KapacitorEmulator, receiver: Receiver, make_task_body: Body
 ) -> None:
-    seeded.set_endpoint("benthos", receiver.url + "/alerts/{{.ID}}",
-                        headers={"X-Token": "abc"}, basic_auth=("u", "p"))
+    seeded.set_endpoint(
+        "benthos",
+        receiver.url + "/alerts/{{.ID}}",
+        headers={"X-Token": "abc"},
+        basic_auth=("u", "p"),
+    )
     assert api.post("/tasks", json=make_task_body("h1_not_fed", "h1")).status_code == 200
     result = seeded.fire_deadman("h1_not_fed")
     assert result.ok
@@ -110,11 +128,21 @@ def test_fire_tracks_duration_and_previous_level_per_alert(
     assert api.post("/tasks", json=make_task_body("p1", "p")).status_code == 200
     start = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
     levels = [("CRITICAL", 0), ("CRITICAL", 60), ("OK", 300), ("CRITICAL", 400)]
-    bodies = [seeded.fire_deadman("p1", level, start.replace(second=0, minute=offset // 60),
-                                  emitted=0 if level != "OK" else 3).body
-              for level, offset in levels]
+    bodies = [
+        seeded.fire_deadman(
+            "p1",
+            level,
+            start.replace(second=0, minute=offset // 60),
+            emitted=0 if level != "OK" else 3,
+        ).body
+        for level, offset in levels
+    ]
     assert [(b["previousLevel"], b["duration"]) for b in bodies if b is not None] == [
-        ("OK", 0), ("CRITICAL", 60 * 10**9), ("CRITICAL", 300 * 10**9), ("OK", 0)]
+        ("OK", 0),
+        ("CRITICAL", 60 * 10**9),
+        ("CRITICAL", 300 * 10**9),
+        ("OK", 0),
+    ]
     assert api.delete("/tasks/p1").status_code == 204
     assert api.post("/tasks", json=make_task_body("p1", "p")).status_code == 200
     again = seeded.fire_deadman("p1", "OK").body
@@ -167,10 +195,19 @@ def test_fire_reports_receiver_errors_and_transport_failures(
 def test_fire_default_id_and_message_without_templates(
     api: httpx.Client, emulator: KapacitorEmulator, receiver: Receiver
 ) -> None:
-    script = (f"stream\n    |from()\n        .measurement('m')\n    |deadman(0.0, 5m)\n"
-              f"        .post('{receiver.url}/direct')\n")
-    created = api.post("/tasks", json={"id": "plain", "script": script, "status": "enabled",
-                                       "dbrps": [{"db": "iot", "rp": "autogen"}]})
+    script = (
+        f"stream\n    |from()\n        .measurement('m')\n    |deadman(0.0, 5m)\n"
+        f"        .post('{receiver.url}/direct')\n"
+    )
+    created = api.post(
+        "/tasks",
+        json={
+            "id": "plain",
+            "script": script,
+            "status": "enabled",
+            "dbrps": [{"db": "iot", "rp": "autogen"}],
+        },
+    )
     assert created.status_code == 200, created.text
     body = emulator.fire_deadman("plain", emitted=0).body
     assert body is not None
@@ -179,16 +216,23 @@ def test_fire_default_id_and_message_without_templates(
     assert receiver.requests[0][0].path == "/direct"
 
 
-@pytest.mark.parametrize(("payload", "code"), [({"task": "c1"}, 200), ({"task": "zz"}, 409),
-                                               ({"level": "OK"}, 400)])
+@pytest.mark.parametrize(
+    ("payload", "code"), [({"task": "c1"}, 200), ({"task": "zz"}, 409), ({"level": "OK"}, 400)]
+)
 def test_fire_control_route(
-    running: RunningEmulator, api: httpx.Client, seeded: KapacitorEmulator,
-    receiver: Receiver, make_task_body: Body, payload: dict[str, Any], code: int,
+    running: RunningEmulator,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
+    receiver: Receiver,
+    make_task_body: Body,
+    payload: dict[str, Any],
+    code: int,
 ) -> None:
     seeded.set_endpoint("benthos", receiver.url)
     assert api.post("/tasks", json=make_task_body("c1", "c")).status_code == 200
-    response = httpx.post(f"{running.url}/emulator/alerts/fire",
-                          json={**payload, "time": "2026-11-21T17:47:10Z"})
+    response = httpx.post(
+        f"{running.url}/emulator/alerts/fire", json={**payload, "time": "2026-11-21T17:47:10Z"}
+    )
     assert response.status_code == code
     if code == 200:
         assert response.json()["status"] == 200

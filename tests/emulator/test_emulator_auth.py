@@ -21,24 +21,33 @@ def _get(running: RunningEmulator, path: str, **kwargs: object) -> httpx.Respons
     return httpx.get(f"{running.url}{path}", **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("path", ["/kapacitor/v1/ping", "/kapacitor/v1/tasks",
-                                  "/kapacitor/v1/debug/vars", "/kapacitor/v1/nope"])
-def test_auth_without_credentials_is_401_on_every_route(secured: RunningEmulator,
-                                                        path: str) -> None:
+@pytest.mark.parametrize(
+    "path",
+    ["/kapacitor/v1/ping", "/kapacitor/v1/tasks", "/kapacitor/v1/debug/vars", "/kapacitor/v1/nope"],
+)
+def test_auth_without_credentials_is_401_on_every_route(
+    secured: RunningEmulator, path: str
+) -> None:
     response = _get(secured, path)
     assert response.status_code == 401
-    assert response.content == (b'{"error":"unable to parse authentication credentials",'
-                                b'"message":"unable to parse authentication credentials"}')
+    assert response.content == (
+        b'{"error":"unable to parse authentication credentials",'
+        b'"message":"unable to parse authentication credentials"}'
+    )
     assert "WWW-Authenticate" not in response.headers
 
 
 @pytest.mark.parametrize(
     ("auth", "message"),
-    [(("kapa", "wrong"), "authorization failed"), (("other", "s3cret"), "authorization failed"),
-     (("", "s3cret"), "username required")],
+    [
+        (("kapa", "wrong"), "authorization failed"),
+        (("other", "s3cret"), "authorization failed"),
+        (("", "s3cret"), "username required"),
+    ],
 )
-def test_auth_bad_basic_credentials(secured: RunningEmulator, auth: tuple[str, str],
-                                    message: str) -> None:
+def test_auth_bad_basic_credentials(
+    secured: RunningEmulator, auth: tuple[str, str], message: str
+) -> None:
     response = _get(secured, "/kapacitor/v1/ping", auth=auth)
     assert response.status_code == 401
     assert response.json() == {"error": message, "message": message}
@@ -46,8 +55,11 @@ def test_auth_bad_basic_credentials(secured: RunningEmulator, auth: tuple[str, s
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"auth": ("kapa", "s3cret")}, {"params": {"u": "kapa", "p": "s3cret"}},
-     {"headers": {"Authorization": "Bearer tok-1"}}],
+    [
+        {"auth": ("kapa", "s3cret")},
+        {"params": {"u": "kapa", "p": "s3cret"}},
+        {"headers": {"Authorization": "Bearer tok-1"}},
+    ],
     ids=["basic", "query", "bearer"],
 )
 def test_auth_good_credentials_pass(secured: RunningEmulator, kwargs: dict[str, object]) -> None:
@@ -63,8 +75,9 @@ def test_auth_wrong_bearer_token_is_invalid_token(secured: RunningEmulator) -> N
 
 
 def test_auth_options_is_answered_before_authentication(secured: RunningEmulator) -> None:
-    response = httpx.options(f"{secured.url}/kapacitor/v1/tasks",
-                             headers={"Origin": "http://ui.local"})
+    response = httpx.options(
+        f"{secured.url}/kapacitor/v1/tasks", headers={"Origin": "http://ui.local"}
+    )
     assert response.status_code == 200
     assert response.content == b""
     assert response.headers["Access-Control-Allow-Origin"] == "http://ui.local"

@@ -21,6 +21,7 @@ from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
 
 CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "kapacitor-captures"
 
+
 def _exchanges() -> list[Any]:
     path = CAPTURES / "api-exchanges.json"
     if not path.exists():
@@ -47,13 +48,13 @@ def replay(shared_json: Callable[[str], Any]) -> list[tuple[dict[str, Any], http
     template_id = template["response"]["body"]["id"]
     results = []
     with serve(KapacitorEmulator()) as running, httpx.Client(base_url=running.url) as client:
-        seeded = client.post("/kapacitor/v1/templates",
-                             json={"id": template_id, "script": script})
+        seeded = client.post("/kapacitor/v1/templates", json={"id": template_id, "script": script})
         assert seeded.status_code == 200, seeded.text
         for exchange in exchanges:
             request = exchange["request"]
-            response = client.request(request["method"], request["path"],
-                                      content=_request_bytes(request))
+            response = client.request(
+                request["method"], request["path"], content=_request_bytes(request)
+            )
             results.append((exchange, response))
     return results
 

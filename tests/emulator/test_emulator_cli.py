@@ -25,13 +25,33 @@ def process(tmp_path: Path, deadman_script: str) -> Iterator[subprocess.Popen[st
     template.write_text(deadman_script, encoding="utf-8")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "functions"), str(ROOT / "local"), env.get("PYTHONPATH", "")])
+        [str(ROOT / "functions"), str(ROOT / "local"), env.get("PYTHONPATH", "")]
+    )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "deadman_local.kapacitor_emulator", "--port", "0",
-         "--username", "u", "--password", "p", "--service-time-ms", "1", "--concurrency", "4",
-         "--alert-endpoint", "benthos=http://127.0.0.1:9/alerts",
-         "--alert-header", "benthos=X-Token:abc", "--template", f"device_deadman={template}"],
-        stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "deadman_local.kapacitor_emulator",
+            "--port",
+            "0",
+            "--username",
+            "u",
+            "--password",
+            "p",
+            "--service-time-ms",
+            "1",
+            "--concurrency",
+            "4",
+            "--alert-endpoint",
+            "benthos=http://127.0.0.1:9/alerts",
+            "--alert-header",
+            "benthos=X-Token:abc",
+            "--template",
+            f"device_deadman={template}",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     try:
         yield proc
@@ -51,15 +71,23 @@ def _line(proc: subprocess.Popen[str]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_cli_serves_logs_json_and_stops_on_signal(process: subprocess.Popen[str],
-                                                  signum: int) -> None:
+def test_cli_serves_logs_json_and_stops_on_signal(
+    process: subprocess.Popen[str], signum: int
+) -> None:
     started = _line(process)
     assert started["event"] == "listening"
     url = started["url"]
     assert httpx.get(f"{url}/kapacitor/v1/ping").status_code == 401
     assert _line(process) | {"time": "", "duration_ms": 0, "remote": ""} == {
-        "time": "", "event": "request", "method": "GET", "path": "/kapacitor/v1/ping",
-        "kind": "ping", "status": 401, "duration_ms": 0, "remote": ""}
+        "time": "",
+        "event": "request",
+        "method": "GET",
+        "path": "/kapacitor/v1/ping",
+        "kind": "ping",
+        "status": 401,
+        "duration_ms": 0,
+        "remote": "",
+    }
     template = httpx.get(f"{url}/kapacitor/v1/templates/device_deadman", auth=("u", "p"))
     assert template.json()["vars"]["name"]["value"] is None
     assert _line(process)["status"] == 200
@@ -77,7 +105,8 @@ def test_cli_rejects_malformed_endpoint_flags(capsys: pytest.CaptureFixture[str]
     assert "--alert-endpoint expects NAME=VALUE" in capsys.readouterr().err
 
 
-def test_cli_missing_template_file_exits_1(capsys: pytest.CaptureFixture[str],
-                                           tmp_path: Path) -> None:
+def test_cli_missing_template_file_exits_1(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     assert main(["--port", "0", "--template", f"t={tmp_path / 'missing.tick'}"]) == 1
     assert '"event": "error"' in capsys.readouterr().err

@@ -43,8 +43,7 @@ def test_fail_after_store_leaves_the_task_stored(
     assert retry.json()["error"] == "task f2 already exists"
 
 
-def test_latency_delays_only_matching_calls(api: httpx.Client,
-                                            emulator: KapacitorEmulator) -> None:
+def test_latency_delays_only_matching_calls(api: httpx.Client, emulator: KapacitorEmulator) -> None:
     fault_id = emulator.add_latency(0.2, method="GET", path="/kapacitor/v1/ping")
     started = time.monotonic()
     assert api.get("/ping").status_code == 204
@@ -60,8 +59,12 @@ def test_flapping_fails_every_other_call(api: httpx.Client, emulator: KapacitorE
 
 
 def test_fault_matches_method_path_prefix_and_regex() -> None:
-    fault = Fault(methods=frozenset({"patch"}), path_prefix="/kapacitor/v1/tasks/",
-                  path_regex=r"_not_fed$", status=500)
+    fault = Fault(
+        methods=frozenset({"patch"}),
+        path_prefix="/kapacitor/v1/tasks/",
+        path_regex=r"_not_fed$",
+        status=500,
+    )
     assert fault.matches("PATCH", "/kapacitor/v1/tasks/d_not_fed")
     assert not fault.matches("GET", "/kapacitor/v1/tasks/d_not_fed")
     assert not fault.matches("PATCH", "/kapacitor/v1/tasks/other")
@@ -70,7 +73,9 @@ def test_fault_matches_method_path_prefix_and_regex() -> None:
 
 
 def test_stopped_listener_refuses_connections_and_keeps_state(
-    running: RunningEmulator, api: httpx.Client, seeded: KapacitorEmulator,
+    running: RunningEmulator,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
     make_task_body: Body,
 ) -> None:
     assert api.post("/tasks", json=make_task_body("k1", "m")).status_code == 200
@@ -125,13 +130,22 @@ def test_capacity_does_not_gate_ping(api: httpx.Client, emulator: KapacitorEmula
 
 
 def test_control_routes_drive_faults_capacity_and_state(
-    running: RunningEmulator, api: httpx.Client, seeded: KapacitorEmulator,
+    running: RunningEmulator,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
     make_task_body: Body,
 ) -> None:
     control = f"{running.url}/emulator"
-    added = httpx.post(f"{control}/faults", json={
-        "methods": ["DELETE"], "path_prefix": "/kapacitor/v1/tasks/", "status": 503,
-        "times": 1, "message": "down"})
+    added = httpx.post(
+        f"{control}/faults",
+        json={
+            "methods": ["DELETE"],
+            "path_prefix": "/kapacitor/v1/tasks/",
+            "status": 503,
+            "times": 1,
+            "message": "down",
+        },
+    )
     assert added.status_code == 200, added.text
     assert api.delete("/tasks/x").json()["error"] == "down"
     assert api.delete("/tasks/x").status_code == 204

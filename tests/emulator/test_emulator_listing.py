@@ -13,8 +13,9 @@ from deadman_local.kapacitor_emulator import KapacitorEmulator
 PLAIN_SCRIPT = "stream\n    |from()\n        .measurement('m')\n    |deadman(0.0, 10s)\n"
 
 
-def _create(api: httpx.Client, make: Callable[..., dict[str, Any]], *ids: str,
-            status: str = "disabled") -> None:
+def _create(
+    api: httpx.Client, make: Callable[..., dict[str, Any]], *ids: str, status: str = "disabled"
+) -> None:
     for task_id in ids:
         response = api.post("/tasks", json=make(task_id, "m", status=status))
         assert response.status_code == 200, response.text
@@ -29,12 +30,24 @@ def test_list_is_byte_ordered_and_filtered_by_glob(
     api: httpx.Client, seeded: KapacitorEmulator, make_task_body: Callable[..., dict[str, Any]]
 ) -> None:
     _create(api, make_task_body, "b_not_fed", "a_not_fed", "B_not_fed", "é_not_fed", "a_other")
-    assert _ids(api.get("/tasks")) == ["B_not_fed", "a_not_fed", "a_other", "b_not_fed",
-                                       "é_not_fed"]
+    assert _ids(api.get("/tasks")) == [
+        "B_not_fed",
+        "a_not_fed",
+        "a_other",
+        "b_not_fed",
+        "é_not_fed",
+    ]
     assert _ids(api.get("/tasks", params={"pattern": "*_not_fed"})) == [
-        "B_not_fed", "a_not_fed", "b_not_fed", "é_not_fed"]
+        "B_not_fed",
+        "a_not_fed",
+        "b_not_fed",
+        "é_not_fed",
+    ]
     assert _ids(api.get("/tasks", params={"pattern": "[ab]_*"})) == [
-        "a_not_fed", "a_other", "b_not_fed"]
+        "a_not_fed",
+        "a_other",
+        "b_not_fed",
+    ]
     assert _ids(api.get("/tasks", params={"pattern": "[unclosed"})) == []
 
 
@@ -64,8 +77,10 @@ def test_list_default_items_shape(
 ) -> None:
     _create(api, make_task_body, "off")
     _create(api, make_task_body, "on", status="enabled")
-    plain = api.post("/tasks", json={"id": "plain", "script": PLAIN_SCRIPT,
-                                     "dbrps": [{"db": "iot", "rp": "autogen"}]})
+    plain = api.post(
+        "/tasks",
+        json={"id": "plain", "script": PLAIN_SCRIPT, "dbrps": [{"db": "iot", "rp": "autogen"}]},
+    )
     assert plain.status_code == 200, plain.text
     items = {item["id"]: item for item in api.get("/tasks").json()["tasks"]}
     assert list(items["off"]) == sorted(items["off"])
@@ -102,13 +117,21 @@ def test_list_negative_limit_returns_everything_ignoring_pattern(
 @pytest.mark.parametrize(
     ("params", "error"),
     [
-        ({"offset": "x"}, 'invalid offset parameter "x" must be an integer: '
-                          'strconv.ParseInt: parsing "x": invalid syntax'),
-        ({"limit": "1.5"}, 'invalid limit parameter "1.5" must be an integer: '
-                           'strconv.ParseInt: parsing "1.5": invalid syntax'),
-        ({"limit": "99999999999999999999"},
-         'invalid limit parameter "99999999999999999999" must be an integer: '
-         'strconv.ParseInt: parsing "99999999999999999999": value out of range'),
+        (
+            {"offset": "x"},
+            'invalid offset parameter "x" must be an integer: '
+            'strconv.ParseInt: parsing "x": invalid syntax',
+        ),
+        (
+            {"limit": "1.5"},
+            'invalid limit parameter "1.5" must be an integer: '
+            'strconv.ParseInt: parsing "1.5": invalid syntax',
+        ),
+        (
+            {"limit": "99999999999999999999"},
+            'invalid limit parameter "99999999999999999999" must be an integer: '
+            'strconv.ParseInt: parsing "99999999999999999999": value out of range',
+        ),
         ({"script-format": "pretty"}, 'invalid script-format parameter "pretty"'),
         ({"dot-view": "x"}, 'invalid dot-view parameter "x"'),
     ],

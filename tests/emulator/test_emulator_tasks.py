@@ -88,7 +88,8 @@ def test_template_patch_rerenders_tasks_and_rolls_back_on_failure(
     _create(api, make_task_body("on1", "m"))
     _create(api, make_task_body("off1", "m", status="disabled"))
     renamed = deadman_script.replace(
-        ".stateChangesOnly()", ".stateChangesOnly()\n        .noRecoveries()")
+        ".stateChangesOnly()", ".stateChangesOnly()\n        .noRecoveries()"
+    )
     assert renamed != deadman_script
     ok = api.patch("/templates/device_deadman", json={"script": renamed})
     assert ok.status_code == 200, ok.text
@@ -97,7 +98,8 @@ def test_template_patch_rerenders_tasks_and_rolls_back_on_failure(
     failed = api.patch("/templates/device_deadman", json={"script": broken})
     assert failed.status_code == 500
     assert failed.json()["error"] == (
-        'error reloading associated task on1: missing value for var "extra".')
+        'error reloading associated task on1: missing value for var "extra".'
+    )
     # Tasks are rolled back, the template is not (Kapacitor saved it first).
     assert api.get("/tasks/on1").json()["script"] == renamed
     assert api.get("/templates/device_deadman").json()["script"] == broken
@@ -117,19 +119,25 @@ def test_template_patch_gives_disabled_tasks_the_script_unvalidated(
     assert enable.json()["error"] == 'invalid TICKscript: missing value for var "extra".'
 
 
-def test_strict_endpoints_start_failure_keeps_the_task_stored(make_task_body: Body,
-                                                              deadman_script: str) -> None:
+def test_strict_endpoints_start_failure_keeps_the_task_stored(
+    make_task_body: Body, deadman_script: str
+) -> None:
     emulator = KapacitorEmulator(strict_endpoints=True)
     emulator.add_template("device_deadman", deadman_script)
     with serve(emulator) as running, httpx.Client(base_url=running.url) as client:
         response = client.post("/kapacitor/v1/tasks", json=make_task_body("s1", "m"))
-        message = ("failed to create HTTPPostService.Handler: An appropriately formatted url "
-                   "must be specified if an endpoint is not specified")
+        message = (
+            "failed to create HTTPPostService.Handler: An appropriately formatted url "
+            "must be specified if an endpoint is not specified"
+        )
         assert response.status_code == 500
         assert response.json()["error"] == message
         stored = client.get("/kapacitor/v1/tasks/s1").json()
         assert (stored["status"], stored["executing"], stored["error"]) == (
-            "enabled", False, message)
+            "enabled",
+            False,
+            message,
+        )
         emulator.set_endpoint("benthos", "http://127.0.0.1:9/alerts")
         client.patch("/kapacitor/v1/tasks/s1", json={"status": "disabled"})
         restarted = client.patch("/kapacitor/v1/tasks/s1", json={"status": "enabled"}).json()
@@ -143,18 +151,29 @@ PLAIN = "stream\n    |from()\n        .measurement('m')\n    |where(lambda: \"v\
     ("body", "status", "error"),
     [
         ({"id": "p"}, 400, "must provide TICKscript"),
-        ({"id": "p", "script": "var x = 1\n", "dbrps": [{"db": "a", "rp": "b"}]}, 400,
-         "invalid task type: invalid"),
-        ({"id": "p", "script": f'dbrp "a"."b"\n{PLAIN}', "dbrps": [{"db": "a", "rp": "b"}]},
-         400, "cannot specify dbrp in both implicitly and explicitly"),
+        (
+            {"id": "p", "script": "var x = 1\n", "dbrps": [{"db": "a", "rp": "b"}]},
+            400,
+            "invalid task type: invalid",
+        ),
+        (
+            {"id": "p", "script": f'dbrp "a"."b"\n{PLAIN}', "dbrps": [{"db": "a", "rp": "b"}]},
+            400,
+            "cannot specify dbrp in both implicitly and explicitly",
+        ),
         ({"id": "p", "script": PLAIN}, 400, "must specify dbrp"),
         ({"id": "p", "script": "stream|from().where(lambda: 'x", "dbrps": []}, 400, None),
         ({"id": "p", "type": "", "script": PLAIN}, 400, "invalid JSON"),
         ({"id": "p", "dbrps": "iot"}, 400, "invalid JSON"),
     ],
 )
-def test_create_script_task_checks(api: httpx.Client, emulator: KapacitorEmulator,
-                                   body: dict[str, Any], status: int, error: str | None) -> None:
+def test_create_script_task_checks(
+    api: httpx.Client,
+    emulator: KapacitorEmulator,
+    body: dict[str, Any],
+    status: int,
+    error: str | None,
+) -> None:
     response = api.post("/tasks", json=body)
     assert response.status_code == status
     got = response.json()["error"]
@@ -164,28 +183,32 @@ def test_create_script_task_checks(api: httpx.Client, emulator: KapacitorEmulato
         assert got == error
 
 
-def test_create_script_task_takes_dbrps_from_the_script(api: httpx.Client,
-                                                         emulator: KapacitorEmulator) -> None:
+def test_create_script_task_takes_dbrps_from_the_script(
+    api: httpx.Client, emulator: KapacitorEmulator
+) -> None:
     task = _create(api, {"id": "p2", "script": f'dbrp "iot"."autogen"\n{PLAIN}'})
     assert (task["type"], task["template-id"]) == ("stream", "")
     assert task["dbrps"] == [{"db": "iot", "rp": "autogen"}]
 
 
-def test_patch_rename_moves_the_task(api: httpx.Client, seeded: KapacitorEmulator,
-                                     make_task_body: Body) -> None:
+def test_patch_rename_moves_the_task(
+    api: httpx.Client, seeded: KapacitorEmulator, make_task_body: Body
+) -> None:
     _create(api, make_task_body("r1", "m"))
     _create(api, make_task_body("r2", "m"))
     clash = api.patch("/tasks/r1", json={"id": "r2"})
     assert clash.status_code == 500
     assert clash.json()["error"] == (
-        "failed to create new task during ID change: object already exists")
+        "failed to create new task during ID change: object already exists"
+    )
     moved = api.patch("/tasks/r1", json={"id": "r3"})
     assert moved.json()["id"] == "r3"
     assert sorted(seeded.tasks()) == ["r2", "r3"]
 
 
-def test_templates_errors(api: httpx.Client, seeded: KapacitorEmulator,
-                          deadman_script: str) -> None:
+def test_templates_errors(
+    api: httpx.Client, seeded: KapacitorEmulator, deadman_script: str
+) -> None:
     again = api.post("/templates", json={"id": "device_deadman", "script": deadman_script})
     assert again.json()["error"] == "template device_deadman already exists"
     empty = api.post("/templates", json={"id": "t2", "script": ""})
@@ -193,20 +216,26 @@ def test_templates_errors(api: httpx.Client, seeded: KapacitorEmulator,
     assert api.get("/templates/nope").json()["error"] == "no template exists"
     patch = api.patch("/templates/nope", json={"script": deadman_script})
     assert (patch.status_code, patch.json()["error"]) == (
-        404, "template does not exist, cannot update")
+        404,
+        "template does not exist, cannot update",
+    )
     assert api.delete("/templates/nope").status_code == 204
 
 
 @pytest.mark.parametrize(
     ("method", "path", "status", "error"),
-    [("POST", "/tasks/x", 404, "Not Found"), ("PUT", "/tasks/x", 404, "Not Found"),
-     ("DELETE", "/tasks", 404, "Not Found"), ("GET", "/tasks/", 400,
-                                              "must specify task id on path"),
-     ("GET", "/templates/", 400, "must specify template id on path"),
-     ("GET", "/nope", 404, "Not Found")],
+    [
+        ("POST", "/tasks/x", 404, "Not Found"),
+        ("PUT", "/tasks/x", 404, "Not Found"),
+        ("DELETE", "/tasks", 404, "Not Found"),
+        ("GET", "/tasks/", 400, "must specify task id on path"),
+        ("GET", "/templates/", 400, "must specify template id on path"),
+        ("GET", "/nope", 404, "Not Found"),
+    ],
 )
-def test_routing_matches_kapacitor_mux(api: httpx.Client, emulator: KapacitorEmulator,
-                                       method: str, path: str, status: int, error: str) -> None:
+def test_routing_matches_kapacitor_mux(
+    api: httpx.Client, emulator: KapacitorEmulator, method: str, path: str, status: int, error: str
+) -> None:
     response = api.request(method, path)
     assert response.status_code == status
     assert response.json() == {"error": error, "message": error}
@@ -238,8 +267,9 @@ def test_responses_carry_kapacitor_headers_and_go_json(
     assert (options.status_code, options.content) == (200, b"")
 
 
-def test_debug_vars_counts_tasks(api: httpx.Client, seeded: KapacitorEmulator,
-                                 make_task_body: Body) -> None:
+def test_debug_vars_counts_tasks(
+    api: httpx.Client, seeded: KapacitorEmulator, make_task_body: Body
+) -> None:
     _create(api, make_task_body("v1", "m"))
     _create(api, make_task_body("v2", "m", status="disabled"))
     data = api.get("/debug/vars").json()
@@ -247,12 +277,17 @@ def test_debug_vars_counts_tasks(api: httpx.Client, seeded: KapacitorEmulator,
     assert (data["product"], data["version"]) == ("kapacitor", "1.7.7-emulator")
 
 
-def test_calls_are_counted_per_method_and_route(api: httpx.Client, seeded: KapacitorEmulator,
-                                                make_task_body: Body) -> None:
+def test_calls_are_counted_per_method_and_route(
+    api: httpx.Client, seeded: KapacitorEmulator, make_task_body: Body
+) -> None:
     _create(api, make_task_body("c1", "m"))
     api.get("/tasks/c1")
     api.get("/tasks")
     api.patch("/tasks/c1", json={"status": "disabled"})
     api.get("/ping")
-    assert seeded.calls == {("POST", "tasks"): 1, ("GET", "tasks"): 2, ("PATCH", "tasks"): 1,
-                            ("GET", "ping"): 1}
+    assert seeded.calls == {
+        ("POST", "tasks"): 1,
+        ("GET", "tasks"): 2,
+        ("PATCH", "tasks"): 1,
+        ("GET", "ping"): 1,
+    }

@@ -29,14 +29,18 @@ def test_template_vars_lists_declarations_with_defaults(deadman_script: str) -> 
 
 @pytest.mark.parametrize(
     ("source", "expected"),
-    [("var x = '''raw\\n'''", Var("string", "raw\\n")),
-     ("var x = 'a\\'b'", Var("string", "a'b")), ("var x = 5", Var("int", 5)),
-     ("var x = 2.5", Var("float", 2.5)), ("var x = TRUE", Var("bool", True)),
-     ("var x = 1h + 30m", Var("duration", 5400 * 10**9)), ("var x = 2 * 3 + 1", Var("int", 7)),
-     ("var x = /^dev-\\d+$/", Var("regex", "^dev-\\d+$")), ("var x = ['host', *]",
-                                                           Var("list", (Var("string", "host"),
-                                                                        Var("star", None)))),
-     ("var x = lambda: \"v\" > 5 AND \"w\" < 2", Var("lambda", '"v" > 5 AND "w" < 2'))],
+    [
+        ("var x = '''raw\\n'''", Var("string", "raw\\n")),
+        ("var x = 'a\\'b'", Var("string", "a'b")),
+        ("var x = 5", Var("int", 5)),
+        ("var x = 2.5", Var("float", 2.5)),
+        ("var x = TRUE", Var("bool", True)),
+        ("var x = 1h + 30m", Var("duration", 5400 * 10**9)),
+        ("var x = 2 * 3 + 1", Var("int", 7)),
+        ("var x = /^dev-\\d+$/", Var("regex", "^dev-\\d+$")),
+        ("var x = ['host', *]", Var("list", (Var("string", "host"), Var("star", None)))),
+        ('var x = lambda: "v" > 5 AND "w" < 2', Var("lambda", '"v" > 5 AND "w" < 2')),
+    ],
 )
 def test_declaration_defaults_evaluate(source: str, expected: Var) -> None:
     assert template_vars(parse_program(source))["x"] == expected
@@ -44,9 +48,14 @@ def test_declaration_defaults_evaluate(source: str, expected: Var) -> None:
 
 @pytest.mark.parametrize(
     ("script", "kind"),
-    [("stream|from()", "stream"), ("var d = batch|query('q')\nd|httpOut('x')", "batch"),
-     ("var d = batch|query('q')\nstream|from()", "invalid"), ("var d = batch\n", "invalid"),
-     ("", "invalid"), ("// only a comment\n", "invalid")],
+    [
+        ("stream|from()", "stream"),
+        ("var d = batch|query('q')\nd|httpOut('x')", "batch"),
+        ("var d = batch|query('q')\nstream|from()", "invalid"),
+        ("var d = batch\n", "invalid"),
+        ("", "invalid"),
+        ("// only a comment\n", "invalid"),
+    ],
 )
 def test_task_type_comes_from_chain_roots(script: str, kind: str) -> None:
     assert task_type_of(parse_program(script)) == kind
@@ -57,8 +66,17 @@ def test_dbrp_statements_are_read() -> None:
     assert [(d.db, d.rp) for d in dbrps_of(program)] == [("iot", "autogen"), ("iot", "long")]
 
 
-@pytest.mark.parametrize("script", ["var x = 'open", "var x nope", "var = 3", "stream|from(",
-                                    "var x = 10sec", "stream|from() # comment"])
+@pytest.mark.parametrize(
+    "script",
+    [
+        "var x = 'open",
+        "var x nope",
+        "var = 3",
+        "stream|from(",
+        "var x = 10sec",
+        "stream|from() # comment",
+    ],
+)
 def test_syntax_errors_raise(script: str) -> None:
     with pytest.raises(TickError, match=r"^parser: "):
         parse_program(script)
@@ -68,10 +86,17 @@ def test_evaluate_task_reports_the_first_failing_declaration(deadman_script: str
     program = parse_program(deadman_script)
     with pytest.raises(TickError, match=r'^missing value for var "name"\.$'):
         evaluate_task(program, {"measurement": Var("int", 3)})
-    given = {"name": Var("string", "n"), "db": Var("string", "d"), "rp": Var("string", "r"),
-             "measurement": Var("int", 3)}
-    with pytest.raises(TickError, match=r"^invalid type supplied for measurement, got int exp "
-                                        r"string$"):
+    given = {
+        "name": Var("string", "n"),
+        "db": Var("string", "d"),
+        "rp": Var("string", "r"),
+        "measurement": Var("int", 3),
+    }
+    with pytest.raises(
+        TickError,
+        match=r"^invalid type supplied for measurement, got int exp "
+        r"string$",
+    ):
         evaluate_task(program, given)
     given["measurement"] = Var("string", "m")
     given["extra"] = Var("bool", True)  # undeclared: accepted
@@ -92,4 +117,5 @@ def test_plain_dot_draws_a_stream_root_and_deadman_nodes() -> None:
     program = parse_program("stream\n    |from()\n    |deadman(0.0, 10s)\n")
     assert plain_dot("t", build_graph(program)) == (
         "digraph t {\nstream0 -> from1;\nfrom1 -> noop3;\nstats2 -> derivative4;\n"
-        "derivative4 -> alert5;\n}")
+        "derivative4 -> alert5;\n}"
+    )

@@ -19,8 +19,17 @@ from deadman_local.kapacitor_emulator._vars import (
     parse_influxql_duration,
 )
 
-_UNITS = {"ns": 1, "u": 1_000, "µ": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
-          "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 604800 * 10**9}
+_UNITS = {
+    "ns": 1,
+    "u": 1_000,
+    "µ": 1_000,
+    "ms": 1_000_000,
+    "s": 10**9,
+    "m": 60 * 10**9,
+    "h": 3600 * 10**9,
+    "d": 86400 * 10**9,
+    "w": 604800 * 10**9,
+}
 
 
 def _convert(raw: dict[str, Any]) -> dict[str, Var]:
@@ -29,13 +38,17 @@ def _convert(raw: dict[str, Any]) -> dict[str, Var]:
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("30s", 30 * 10**9), ("5m", 300 * 10**9), ("1h30m", 5400 * 10**9), ("10ms", 10**7),
-     (30_000_000_000, 30 * 10**9), (0, 0)],
+    [
+        ("30s", 30 * 10**9),
+        ("5m", 300 * 10**9),
+        ("1h30m", 5400 * 10**9),
+        ("10ms", 10**7),
+        (30_000_000_000, 30 * 10**9),
+        (0, 0),
+    ],
 )
 def test_duration_var_string_or_int_becomes_nanoseconds(value: object, expected: int) -> None:
-    assert _convert({"p": {"type": "duration", "value": value}}) == {
-        "p": Var("duration", expected)
-    }
+    assert _convert({"p": {"type": "duration", "value": value}}) == {"p": Var("duration", expected)}
 
 
 @pytest.mark.parametrize("value", ["1.5s", "30", "s", "", "10x", 1.5, True, [1]])
@@ -65,8 +78,7 @@ def test_influxql_duration_overflowing_int64_is_rejected() -> None:
         ({"type": "string", "value": True}, "mismatched type and value: bool string"),
         ({"value": "x"}, "unexpected var type unknown, value is a string"),
         ({"value": True}, "mismatched type and value: bool unknown"),
-        ({"type": "list", "value": None},
-         "var has list type but value is not list, got <nil>"),
+        ({"type": "list", "value": None}, "var has list type but value is not list, got <nil>"),
     ],
 )
 def test_var_conversion_errors_use_kapacitor_wording(raw: dict[str, Any], message: str) -> None:
@@ -77,10 +89,17 @@ def test_var_conversion_errors_use_kapacitor_wording(raw: dict[str, Any], messag
 
 @pytest.mark.parametrize(
     "raw",
-    [{"type": "int", "value": 4.5}, {"type": "int", "value": "4"}, {"type": "float", "value": "1"},
-     {"type": "nope", "value": 1}, {"type": "", "value": 1}, {"type": "list", "value": "a"},
-     {"type": "list", "value": [{"type": "string"}]}, {"type": "int", "value": 2**63},
-     "not-an-object"],
+    [
+        {"type": "int", "value": 4.5},
+        {"type": "int", "value": "4"},
+        {"type": "float", "value": "1"},
+        {"type": "nope", "value": 1},
+        {"type": "", "value": 1},
+        {"type": "list", "value": "a"},
+        {"type": "list", "value": [{"type": "string"}]},
+        {"type": "int", "value": 2**63},
+        "not-an-object",
+    ],
 )
 def test_var_decode_failures_are_invalid_json(raw: object) -> None:
     with pytest.raises(InvalidJSON):
@@ -88,17 +107,22 @@ def test_var_decode_failures_are_invalid_json(raw: object) -> None:
 
 
 def test_var_values_normalise_per_type() -> None:
-    converted = _convert({
-        "b": {"type": "bool", "value": False},
-        "i": {"type": "int", "value": 7},
-        "f": {"type": "float", "value": 42},
-        "s": {"type": "string", "value": "v", "description": "d"},
-        "star": {"type": "star", "value": "ignored"},
-        "l": {"type": "list", "value": [{"type": "string", "value": "host"}]},
-    })
+    converted = _convert(
+        {
+            "b": {"type": "bool", "value": False},
+            "i": {"type": "int", "value": 7},
+            "f": {"type": "float", "value": 42},
+            "s": {"type": "string", "value": "v", "description": "d"},
+            "star": {"type": "star", "value": "ignored"},
+            "l": {"type": "list", "value": [{"type": "string", "value": "host"}]},
+        }
+    )
     assert converted == {
-        "b": Var("bool", False), "i": Var("int", 7), "f": Var("float", 42.0),
-        "s": Var("string", "v", "d"), "star": Var("star", None),
+        "b": Var("bool", False),
+        "i": Var("int", 7),
+        "f": Var("float", 42.0),
+        "s": Var("string", "v", "d"),
+        "star": Var("star", None),
         "l": Var("list", (Var("string", "host"),)),
     }
 
@@ -108,7 +132,8 @@ def _create(api: httpx.Client, body: dict[str, Any]) -> httpx.Response:
 
 
 def test_api_undeclared_var_is_stored_and_returned(
-    api: httpx.Client, seeded: KapacitorEmulator,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
     make_task_body: Callable[..., dict[str, Any]],
 ) -> None:
     body = make_task_body("dev-1_not_fed", "dev-1")
@@ -116,14 +141,18 @@ def test_api_undeclared_var_is_stored_and_returned(
     response = _create(api, body)
     assert response.status_code == 200, response.text
     assert response.json()["vars"]["applied_at"] == {
-        "type": "string", "value": "2026-11-21T17:45:01Z", "description": ""}
+        "type": "string",
+        "value": "2026-11-21T17:45:01Z",
+        "description": "",
+    }
     task = seeded.task("dev-1_not_fed")
     assert task is not None
     assert task.var_values["applied_at"] == "2026-11-21T17:45:01Z"
 
 
 def test_api_duration_string_comes_back_as_nanoseconds(
-    api: httpx.Client, seeded: KapacitorEmulator,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
     make_task_body: Callable[..., dict[str, Any]],
 ) -> None:
     body = make_task_body("dev-2_not_fed", "dev-2")
@@ -136,18 +165,27 @@ def test_api_duration_string_comes_back_as_nanoseconds(
 @pytest.mark.parametrize(
     ("var", "error"),
     [
-        ({"period": {"type": "string", "value": "30s"}},
-         "invalid TICKscript: invalid type supplied for period, got string exp duration"),
-        ({"threshold": {"type": "bool", "value": True}},
-         "invalid TICKscript: invalid type supplied for threshold, got boolean exp float"),
+        (
+            {"period": {"type": "string", "value": "30s"}},
+            "invalid TICKscript: invalid type supplied for period, got string exp duration",
+        ),
+        (
+            {"threshold": {"type": "bool", "value": True}},
+            "invalid TICKscript: invalid type supplied for threshold, got boolean exp float",
+        ),
         ({"period": {"type": "duration", "value": "30"}}, "invalid JSON"),
-        ({"name": {"type": "string", "value": None}},
-         "invalid var name: unsupported Var type <nil>."),
+        (
+            {"name": {"type": "string", "value": None}},
+            "invalid var name: unsupported Var type <nil>.",
+        ),
     ],
 )
 def test_api_var_type_errors_answer_400(
-    api: httpx.Client, seeded: KapacitorEmulator,
-    make_task_body: Callable[..., dict[str, Any]], var: dict[str, Any], error: str,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
+    make_task_body: Callable[..., dict[str, Any]],
+    var: dict[str, Any],
+    error: str,
 ) -> None:
     body = make_task_body("dev-3_not_fed", "dev-3")
     body["vars"].update(var)
@@ -158,13 +196,15 @@ def test_api_var_type_errors_answer_400(
 
 
 def test_api_patch_vars_replace_the_whole_map(
-    api: httpx.Client, seeded: KapacitorEmulator,
+    api: httpx.Client,
+    seeded: KapacitorEmulator,
     make_task_body: Callable[..., dict[str, Any]],
 ) -> None:
     body = make_task_body("dev-4_not_fed", "dev-4")
     assert _create(api, body).status_code == 200
-    partial = api.patch("/tasks/dev-4_not_fed",
-                        json={"vars": {"period": {"type": "duration", "value": "30s"}}})
+    partial = api.patch(
+        "/tasks/dev-4_not_fed", json={"vars": {"period": {"type": "duration", "value": "30s"}}}
+    )
     assert partial.status_code == 400
     assert partial.json()["error"] == 'invalid TICKscript: missing value for var "name".'
     full = dict(body["vars"], period={"type": "duration", "value": 60_000_000_000})
@@ -173,4 +213,5 @@ def test_api_patch_vars_replace_the_whole_map(
     assert replaced.json()["vars"]["period"]["value"] == 60_000_000_000
     narrower = {k: v for k, v in body["vars"].items()}
     assert api.patch("/tasks/dev-4_not_fed", json={"vars": narrower}).json()["vars"].keys() == (
-        narrower.keys())
+        narrower.keys()
+    )

@@ -34,13 +34,20 @@ def _log(event: dict[str, object]) -> None:
 
 
 def _log_request(record: RequestRecord) -> None:
-    _log({"event": "request", "method": record.method, "path": record.path,
-          "kind": record.kind, "status": record.status,
-          "duration_ms": record.duration_ms, "remote": record.remote_addr})
+    _log(
+        {
+            "event": "request",
+            "method": record.method,
+            "path": record.path,
+            "kind": record.kind,
+            "status": record.status,
+            "duration_ms": record.duration_ms,
+            "remote": record.remote_addr,
+        }
+    )
 
 
-def _pairs(values: list[str], flag: str, parser: argparse.ArgumentParser
-           ) -> list[tuple[str, str]]:
+def _pairs(values: list[str], flag: str, parser: argparse.ArgumentParser) -> list[tuple[str, str]]:
     pairs = []
     for value in values:
         name, sep, rest = value.partition("=")
@@ -50,8 +57,7 @@ def _pairs(values: list[str], flag: str, parser: argparse.ArgumentParser
     return pairs
 
 
-def _endpoints(args: argparse.Namespace, parser: argparse.ArgumentParser
-               ) -> list[HttpPostEndpoint]:
+def _endpoints(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[HttpPostEndpoint]:
     urls = dict(_pairs(args.alert_endpoint, "--alert-endpoint", parser))
     headers: dict[str, dict[str, str]] = {name: {} for name in urls}
     for name, header in _pairs(args.alert_header, "--alert-header", parser):
@@ -65,35 +71,67 @@ def _endpoints(args: argparse.Namespace, parser: argparse.ArgumentParser
         if name not in urls or not sep:
             parser.error("--alert-basic-auth expects a known NAME=user:password")
         auth[name] = (user, password)
-    return [HttpPostEndpoint(name, url, headers[name], auth.get(name))
-            for name, url in urls.items()]
+    return [
+        HttpPostEndpoint(name, url, headers[name], auth.get(name)) for name, url in urls.items()
+    ]
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m deadman_local.kapacitor_emulator",
         description="Emulator of Kapacitor's HTTP API (tasks, templates, deadman alerts) "
-                    "for tests and local runs. Not a Kapacitor: it processes no data.",
+        "for tests and local runs. Not a Kapacitor: it processes no data.",
     )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9092, help="0 picks a free port")
     parser.add_argument("--username", help="enable auth: basic or ?u=&p= credentials")
     parser.add_argument("--password", default="")
     parser.add_argument("--bearer-token", help="enable auth: accept this static bearer token")
-    parser.add_argument("--service-time-ms", type=float, default=0.0,
-                        help="capacity model: time each API call takes")
-    parser.add_argument("--concurrency", type=int, default=None,
-                        help="capacity model: calls served at once (default unlimited)")
-    parser.add_argument("--alert-endpoint", action="append", default=[], metavar="NAME=URL",
-                        help="an [[httppost]] endpoint alerts are posted to")
-    parser.add_argument("--alert-header", action="append", default=[],
-                        metavar="NAME=Header:Value", help="a header sent to endpoint NAME")
-    parser.add_argument("--alert-basic-auth", action="append", default=[],
-                        metavar="NAME=user:password", help="basic auth for endpoint NAME")
-    parser.add_argument("--strict-endpoints", action="store_true",
-                        help="tasks posting to an unknown endpoint fail to start")
-    parser.add_argument("--template", action="append", default=[], metavar="ID=PATH",
-                        help="create template ID from a TICKscript file at startup")
+    parser.add_argument(
+        "--service-time-ms",
+        type=float,
+        default=0.0,
+        help="capacity model: time each API call takes",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="capacity model: calls served at once (default unlimited)",
+    )
+    parser.add_argument(
+        "--alert-endpoint",
+        action="append",
+        default=[],
+        metavar="NAME=URL",
+        help="an [[httppost]] endpoint alerts are posted to",
+    )
+    parser.add_argument(
+        "--alert-header",
+        action="append",
+        default=[],
+        metavar="NAME=Header:Value",
+        help="a header sent to endpoint NAME",
+    )
+    parser.add_argument(
+        "--alert-basic-auth",
+        action="append",
+        default=[],
+        metavar="NAME=user:password",
+        help="basic auth for endpoint NAME",
+    )
+    parser.add_argument(
+        "--strict-endpoints",
+        action="store_true",
+        help="tasks posting to an unknown endpoint fail to start",
+    )
+    parser.add_argument(
+        "--template",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="create template ID from a TICKscript file at startup",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     return parser
 
@@ -104,9 +142,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency is not None and args.concurrency < 1:
         parser.error("--concurrency must be >= 1")
     emulator = KapacitorEmulator(
-        username=args.username, password=args.password if args.username else None,
-        bearer_token=args.bearer_token, service_time=max(args.service_time_ms, 0.0) / 1000,
-        concurrency=args.concurrency, endpoints=_endpoints(args, parser),
+        username=args.username,
+        password=args.password if args.username else None,
+        bearer_token=args.bearer_token,
+        service_time=max(args.service_time_ms, 0.0) / 1000,
+        concurrency=args.concurrency,
+        endpoints=_endpoints(args, parser),
         strict_endpoints=args.strict_endpoints,
         request_log=None if args.quiet else _log_request,
     )

@@ -58,9 +58,16 @@ class AlertResult:
         return self.status is not None and 200 <= self.status < 300
 
     def to_json(self) -> dict[str, JSONValue]:
-        return {"task": self.task_id, "level": self.level, "alert_id": self.alert_id,
-                "url": self.url, "status": self.status, "error": self.error,
-                "ok": self.ok, "body": self.body}
+        return {
+            "task": self.task_id,
+            "level": self.level,
+            "alert_id": self.alert_id,
+            "url": self.url,
+            "status": self.status,
+            "error": self.error,
+            "ok": self.ok,
+            "body": self.body,
+        }
 
 
 @dataclass(frozen=True)
@@ -70,15 +77,21 @@ class _Episode:
 
 
 class AlertFirer:
-    def __init__(self, endpoints: Iterable[HttpPostEndpoint] = (), timeout: float = 30.0,
-                 hostname: str = "localhost") -> None:
+    def __init__(
+        self,
+        endpoints: Iterable[HttpPostEndpoint] = (),
+        timeout: float = 30.0,
+        hostname: str = "localhost",
+    ) -> None:
         self._lock = threading.Lock()
         self._endpoints = {endpoint.name: endpoint for endpoint in endpoints}
         self._episodes: dict[tuple[str, str], _Episode] = {}
         self._delivery_locks: dict[str, threading.Lock] = {}
         self.timeout = timeout
         self.server_info: dict[str, JSONValue] = {
-            "Hostname": hostname, "ClusterID": str(uuid.uuid4()), "ServerID": str(uuid.uuid4()),
+            "Hostname": hostname,
+            "ClusterID": str(uuid.uuid4()),
+            "ServerID": str(uuid.uuid4()),
         }
 
     def set_endpoint(self, endpoint: HttpPostEndpoint) -> None:
@@ -116,32 +129,52 @@ class AlertFirer:
             self._episodes[key] = _Episode(level, start)
             return episode.level, now - start
 
-    def build(self, task: Task, level: str, time_ns: int, emitted: float,
-              tags: Mapping[str, str]) -> tuple[AlertSpec, dict[str, JSONValue]]:
+    def build(
+        self, task: Task, level: str, time_ns: int, emitted: float, tags: Mapping[str, str]
+    ) -> tuple[AlertSpec, dict[str, JSONValue]]:
         script = task.running_script or task.script
         program = parse_program(script)
         variables = task.running_vars if task.running_script is not None else task.vars
         spec = alert_spec(program, evaluate_task(program, variables))
         group = ",".join(f"{k}={tags[k]}" for k in sorted(tags)) or "nil"
         tag_map: dict[str, JSONValue] | None = {k: tags[k] for k in sorted(tags)} or None
-        info: dict[str, object] = {"Name": "stats", "TaskName": task.id, "Group": group,
-                                   "Tags": tag_map or {}, "ServerInfo": self.server_info}
+        info: dict[str, object] = {
+            "Name": "stats",
+            "TaskName": task.id,
+            "Group": group,
+            "Tags": tag_map or {},
+            "ServerInfo": self.server_info,
+        }
         alert_id = render(spec.id_template or spec.default_id(), info)
         previous, duration = self._advance((task.id, alert_id), level, time_ns)
         fields: dict[str, JSONValue] = {"emitted": float(emitted)}
-        info.update(ID=alert_id, Fields=fields, Level=level, Time=GoTime(time_ns),
-                    Duration=GoDuration(duration))
+        info.update(
+            ID=alert_id,
+            Fields=fields,
+            Level=level,
+            Time=GoTime(time_ns),
+            Duration=GoDuration(duration),
+        )
         if spec.message_template is not None:
             message = render(spec.message_template, info)
         else:
             state = "alive" if level == "OK" else "dead"
-            message = (f"{alert_id} is {state}: {float(emitted):.3f} points/"
-                       f"{GoDuration(spec.interval_ns)}.")
+            message = (
+                f"{alert_id} is {state}: {float(emitted):.3f} points/"
+                f"{GoDuration(spec.interval_ns)}."
+            )
         if spec.details_template is None:
             details_json: dict[str, JSONValue] = {
-                "Name": "stats", "TaskName": task.id, "Group": group, "Tags": tag_map,
-                "ServerInfo": self.server_info, "ID": alert_id, "Fields": fields,
-                "Level": level, "Time": rfc3339nano(time_ns), "Duration": duration,
+                "Name": "stats",
+                "TaskName": task.id,
+                "Group": group,
+                "Tags": tag_map,
+                "ServerInfo": self.server_info,
+                "ID": alert_id,
+                "Fields": fields,
+                "Level": level,
+                "Time": rfc3339nano(time_ns),
+                "Duration": duration,
                 "Message": message,
             }
             details = html_escape(marshal(details_json, indent=False).decode() + "\n")
@@ -152,15 +185,26 @@ class AlertFirer:
             row["tags"] = tag_map
         row.update(columns=["time", "emitted"], values=[[rfc3339nano(time_ns), float(emitted)]])
         body: dict[str, JSONValue] = {
-            "id": alert_id, "message": message, "details": details,
-            "time": rfc3339nano(time_ns), "duration": duration, "level": level,
-            "data": {"series": [row]}, "previousLevel": previous,
+            "id": alert_id,
+            "message": message,
+            "details": details,
+            "time": rfc3339nano(time_ns),
+            "duration": duration,
+            "level": level,
+            "data": {"series": [row]},
+            "previousLevel": previous,
             "recoverable": spec.recoverable,
         }
         return spec, body
 
-    def fire(self, task: Task, level: str, time_ns: int, emitted: float = 0.0,
-             tags: Mapping[str, str] | None = None) -> AlertResult:
+    def fire(
+        self,
+        task: Task,
+        level: str,
+        time_ns: int,
+        emitted: float = 0.0,
+        tags: Mapping[str, str] | None = None,
+    ) -> AlertResult:
         if level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
         if task.status != ENABLED or not task.executing:
@@ -174,21 +218,38 @@ class AlertFirer:
             spec, body = self.build(task, level, time_ns, emitted, tags or {})
             return self._post(task, level, spec, body)
 
-    def _post(self, task: Task, level: str, spec: AlertSpec,
-              body: dict[str, JSONValue]) -> AlertResult:
+    def _post(
+        self, task: Task, level: str, spec: AlertSpec, body: dict[str, JSONValue]
+    ) -> AlertResult:
         alert_id = str(body["id"])
         endpoint = self.endpoints().get(spec.endpoint or "")
         url_template = endpoint.url if endpoint is not None else spec.url
         if not spec.has_post:
-            return AlertResult(task.id, level, alert_id, body=body,
-                               error=f"task {task.id} has no .post() alert handler")
+            return AlertResult(
+                task.id,
+                level,
+                alert_id,
+                body=body,
+                error=f"task {task.id} has no .post() alert handler",
+            )
         if not url_template:
-            return AlertResult(task.id, level, alert_id, body=body,
-                               error=f"no [[httppost]] endpoint named {spec.endpoint!r}")
-        template_data = {"ID": alert_id, "Message": body["message"], "Details": body["details"],
-                         "Time": body["time"], "Duration": body["duration"], "Level": level,
-                         "PreviousLevel": body["previousLevel"],
-                         "Recoverable": body["recoverable"]}
+            return AlertResult(
+                task.id,
+                level,
+                alert_id,
+                body=body,
+                error=f"no [[httppost]] endpoint named {spec.endpoint!r}",
+            )
+        template_data = {
+            "ID": alert_id,
+            "Message": body["message"],
+            "Details": body["details"],
+            "Time": body["time"],
+            "Duration": body["duration"],
+            "Level": level,
+            "PreviousLevel": body["previousLevel"],
+            "Recoverable": body["recoverable"],
+        }
         url = render(url_template, template_data)
         headers = dict(endpoint.headers) if endpoint is not None else {}
         headers.update(spec.headers)
@@ -208,6 +269,7 @@ class AlertFirer:
                 request.headers.update(headers)
                 status = client.send(request).status_code
         except httpx.HTTPError as exc:
-            return AlertResult(task.id, level, alert_id, url, body=body,
-                               error=f"failed to POST alert data: {exc}")
+            return AlertResult(
+                task.id, level, alert_id, url, body=body, error=f"failed to POST alert data: {exc}"
+            )
         return AlertResult(task.id, level, alert_id, url, status=status, body=body)

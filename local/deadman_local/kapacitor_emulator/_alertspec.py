@@ -68,13 +68,25 @@ def alert_spec(program: Program, env: Env) -> AlertSpec:
         elif link.op == "." and link.name in ("id", "message", "details", "endpoint"):
             props.setdefault(link.name, _text(args[0]) if args else None)
     graph = build_graph(program)
-    parent = next((node for node, kids in graph.children.items()
-                   if any(kid.startswith("noop") for kid in kids)), "")
+    parent = next(
+        (
+            node
+            for node, kids in graph.children.items()
+            if any(kid.startswith("noop") for kid in kids)
+        ),
+        "",
+    )
     return AlertSpec(
-        id_template=props.get("id"), message_template=props.get("message"),
-        details_template=props.get("details"), endpoint=props.get("endpoint"),
-        url=props.get("url"), headers=tuple(headers), has_post=has_post,
-        has_deadman=has_deadman, recoverable=recoverable, interval_ns=interval,
+        id_template=props.get("id"),
+        message_template=props.get("message"),
+        details_template=props.get("details"),
+        endpoint=props.get("endpoint"),
+        url=props.get("url"),
+        headers=tuple(headers),
+        has_post=has_post,
+        has_deadman=has_deadman,
+        recoverable=recoverable,
+        interval_ns=interval,
         parent_node=parent,
     )
 
@@ -89,5 +101,7 @@ def start_problem(spec: AlertSpec, endpoints: Mapping[str, object]) -> str | Non
         return None
     if spec.url:
         return None
-    return ("failed to create HTTPPostService.Handler: An appropriately formatted url "
-            "must be specified if an endpoint is not specified")
+    return (
+        "failed to create HTTPPostService.Handler: An appropriately formatted url "
+        "must be specified if an endpoint is not specified"
+    )

@@ -40,7 +40,7 @@ class ApiContext:
 
 def route_kind(path: str) -> str:
     """Coarse route name used by the call counters: ping, tasks, templates, debug."""
-    rest = path[len(BASE_PATH):] if path.startswith(BASE_PATH) else ""
+    rest = path[len(BASE_PATH) :] if path.startswith(BASE_PATH) else ""
     for kind in ("ping", "tasks", "templates", "debug"):
         if rest == f"/{kind}" or rest.startswith(f"/{kind}/"):
             return kind
@@ -53,9 +53,15 @@ def _ok(ctx: ApiContext, payload: JSONValue) -> Response:
 
 def _list_tasks(ctx: ApiContext, request: Request) -> Response:
     args = request.args
-    query = parse_list_query(args.get("pattern"), args.getlist("fields"), args.get("offset"),
-                             args.get("limit"), args.get("script-format"),
-                             args.get("dot-view"), with_dot_view=True)
+    query = parse_list_query(
+        args.get("pattern"),
+        args.getlist("fields"),
+        args.get("offset"),
+        args.get("limit"),
+        args.get("script-format"),
+        args.get("dot-view"),
+        with_dot_view=True,
+    )
     with ctx.store.lock:
         ids = page(ctx.store.task_ids(), query.pattern, query.offset, query.limit)
         tasks = [ctx.store.tasks[task_id] for task_id in ids]
@@ -65,9 +71,15 @@ def _list_tasks(ctx: ApiContext, request: Request) -> Response:
 
 def _list_templates(ctx: ApiContext, request: Request) -> Response:
     args = request.args
-    query = parse_list_query(args.get("pattern"), args.getlist("fields"), args.get("offset"),
-                             args.get("limit"), args.get("script-format"), None,
-                             with_dot_view=False)
+    query = parse_list_query(
+        args.get("pattern"),
+        args.getlist("fields"),
+        args.get("offset"),
+        args.get("limit"),
+        args.get("script-format"),
+        None,
+        with_dot_view=False,
+    )
     with ctx.store.lock:
         ids = page(ctx.store.template_ids(), query.pattern, query.offset, query.limit)
         templates = [ctx.store.templates[template_id] for template_id in ids]
@@ -82,8 +94,9 @@ def _task_item(ctx: ApiContext, request: Request, task_id: str) -> Response:
         task = store.tasks.get(task_id)
         if task is None:
             raise ApiError(404, "no task exists")
-        _, dot_view = parse_view_params(request.args.get("script-format"),
-                                        request.args.get("dot-view") or "")
+        _, dot_view = parse_view_params(
+            request.args.get("script-format"), request.args.get("dot-view") or ""
+        )
         return _ok(ctx, task_json(task, dot_view))
     if method == "PATCH":
         body = decode_task_request(request.get_data())
@@ -113,15 +126,24 @@ def _debug_vars(ctx: ApiContext) -> Response:
     with ctx.store.lock:
         tasks = list(ctx.store.tasks.values())
     values: dict[str, JSONValue] = {
-        "cluster_id": ctx.server_info["ClusterID"], "server_id": ctx.server_info["ServerID"],
-        "host": ctx.server_info["Hostname"], "product": "kapacitor", "version": ctx.version,
-        "platform": "OSS", "num_tasks": len(tasks),
+        "cluster_id": ctx.server_info["ClusterID"],
+        "server_id": ctx.server_info["ServerID"],
+        "host": ctx.server_info["Hostname"],
+        "product": "kapacitor",
+        "version": ctx.version,
+        "platform": "OSS",
+        "num_tasks": len(tasks),
         "num_enabled_tasks": sum(task.status == ENABLED for task in tasks),
-        "num_subscriptions": 0, "kapacitor": {}, "cmdline": list(sys.argv), "memstats": {},
+        "num_subscriptions": 0,
+        "kapacitor": {},
+        "cmdline": list(sys.argv),
+        "memstats": {},
     }
     # expvar's own layout: one "key": value per line, not indented.
-    lines = [f"{json.dumps(key)}: {marshal(value, indent=False).decode()}"
-             for key, value in values.items()]
+    lines = [
+        f"{json.dumps(key)}: {marshal(value, indent=False).decode()}"
+        for key, value in values.items()
+    ]
     return raw_response(200, ("{\n" + ",\n".join(lines) + "\n}\n").encode(), ctx.version)
 
 
@@ -145,7 +167,7 @@ _COLLECTIONS: dict[tuple[str, str], Callable[[ApiContext, Request], Response]] =
 
 def handle_api(ctx: ApiContext, request: Request, path: str) -> Response:
     """Answer one Kapacitor API request (authentication already checked)."""
-    rest, method = path[len(BASE_PATH):], request.method
+    rest, method = path[len(BASE_PATH) :], request.method
     try:
         if rest == "/ping" and method in ("GET", "HEAD"):
             return empty_response(204, ctx.version)
@@ -155,9 +177,9 @@ def handle_api(ctx: ApiContext, request: Request, path: str) -> Response:
         if handler is not None:
             return handler(ctx, request)
         if rest.startswith("/tasks/") and method in ("GET", "PATCH", "DELETE"):
-            return _task_item(ctx, request, rest[len("/tasks/"):])
+            return _task_item(ctx, request, rest[len("/tasks/") :])
         if rest.startswith("/templates/") and method in ("GET", "PATCH", "DELETE"):
-            return _template_item(ctx, request, rest[len("/templates/"):])
+            return _template_item(ctx, request, rest[len("/templates/") :])
     except InvalidJSON:
         return error_response(400, "invalid JSON", ctx.version)
     except ApiError as exc:

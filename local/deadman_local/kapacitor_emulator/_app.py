@@ -32,8 +32,10 @@ _LOG = logging.getLogger(__name__)
 
 _PREVIEW = "/kapacitor/v1preview"
 _CORS_METHODS = "DELETE, GET, OPTIONS, POST, PUT, PATCH"
-_CORS_HEADERS = ("Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, "
-                 "X-CSRF-Token, X-HTTP-Method-Override")
+_CORS_HEADERS = (
+    "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, "
+    "X-CSRF-Token, X-HTTP-Method-Override"
+)
 
 
 @dataclass(frozen=True)
@@ -77,12 +79,13 @@ def _kapacitor(emu: KapacitorEmulator, request: Request, path: str, kind: str) -
         time.sleep(outcome.delay)  # injected latency, outside the capacity slot
     if outcome.status is not None and not outcome.store_then_fail:
         return error_response(outcome.status, outcome.message, emu.version)
-    denied = emu.auth.check(request.headers.get("Authorization"), request.args.get("u"),
-                            request.args.get("p"))
+    denied = emu.auth.check(
+        request.headers.get("Authorization"), request.args.get("u"), request.args.get("p")
+    )
     if denied is not None:
         return error_response(401, denied, emu.version, indent=False)
     if path.startswith(_PREVIEW):
-        path = BASE_PATH + path[len(_PREVIEW):]
+        path = BASE_PATH + path[len(_PREVIEW) :]
     context = _api_context(emu, outcome.message if outcome.store_then_fail else None)
     if kind == "ping":
         response = handle_api(context, request, path)
@@ -94,8 +97,9 @@ def _kapacitor(emu: KapacitorEmulator, request: Request, path: str, kind: str) -
     return response
 
 
-def handle_wsgi(emu: KapacitorEmulator, environ: WSGIEnvironment,
-                start_response: StartResponse) -> Iterable[bytes]:
+def handle_wsgi(
+    emu: KapacitorEmulator, environ: WSGIEnvironment, start_response: StartResponse
+) -> Iterable[bytes]:
     started = time.monotonic()
     request = Request(environ)
     path = request.path
@@ -103,7 +107,7 @@ def handle_wsgi(emu: KapacitorEmulator, environ: WSGIEnvironment,
         kind = "emulator"
         response = handle_control(emu, request, path)
     else:
-        normalised = BASE_PATH + path[len(_PREVIEW):] if path.startswith(_PREVIEW) else path
+        normalised = BASE_PATH + path[len(_PREVIEW) :] if path.startswith(_PREVIEW) else path
         kind = route_kind(normalised)
         try:
             response = _kapacitor(emu, request, path, kind)
@@ -111,9 +115,14 @@ def handle_wsgi(emu: KapacitorEmulator, environ: WSGIEnvironment,
             _LOG.exception("emulator bug while handling %s %s", request.method, path)
             response = error_response(500, f"emulator internal error: {exc}", emu.version)
     if emu.request_log is not None:
-        emu.request_log(RequestRecord(
-            method=request.method, path=path, kind=kind, status=response.status_code,
-            duration_ms=round((time.monotonic() - started) * 1000, 3),
-            remote_addr=request.remote_addr,
-        ))
+        emu.request_log(
+            RequestRecord(
+                method=request.method,
+                path=path,
+                kind=kind,
+                status=response.status_code,
+                duration_ms=round((time.monotonic() - started) * 1000, 3),
+                remote_addr=request.remote_addr,
+            )
+        )
     return response(environ, start_response)

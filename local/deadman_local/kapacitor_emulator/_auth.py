@@ -25,8 +25,9 @@ class AuthConfig:
     def enabled(self) -> bool:
         return self.username is not None or self.bearer_token is not None
 
-    def check(self, authorization: str | None, query_user: str | None,
-              query_password: str | None) -> str | None:
+    def check(
+        self, authorization: str | None, query_user: str | None, query_password: str | None
+    ) -> str | None:
         """Return the 401 message for this request, or ``None`` when it may pass."""
         if not self.enabled:
             return None

@@ -50,19 +50,27 @@ def _state(emu: KapacitorEmulator) -> JSONValue:
     tasks: dict[str, JSONValue] = {}
     for task_id, task in emu.tasks().items():
         tasks[task_id] = {
-            "template-id": task.template_id, "type": task.type, "status": task.status,
-            "executing": task.executing, "error": task.error,
-            "dbrps": [d.to_json() for d in task.dbrps], "vars": vars_json(task.vars),
+            "template-id": task.template_id,
+            "type": task.type,
+            "status": task.status,
+            "executing": task.executing,
+            "error": task.error,
+            "dbrps": [d.to_json() for d in task.dbrps],
+            "vars": vars_json(task.vars),
             "running-vars": vars_json(task.running_vars) if task.executing else None,
         }
     calls = sorted(emu.calls.items())
     return {
-        "version": emu.version, "tasks": tasks, "templates": sorted(emu.templates()),
+        "version": emu.version,
+        "tasks": tasks,
+        "templates": sorted(emu.templates()),
         "calls": [{"method": m, "kind": k, "count": n} for (m, k), n in calls],
         "faults": emu.faults.snapshot(),
         "capacity": emu.capacity.snapshot(),
-        "endpoints": {name: {"url": e.url, "headers": dict(e.headers)}
-                      for name, e in emu.alerts.endpoints().items()},
+        "endpoints": {
+            name: {"url": e.url, "headers": dict(e.headers)}
+            for name, e in emu.alerts.endpoints().items()
+        },
     }
 
 
@@ -109,8 +117,9 @@ def _endpoints(emu: KapacitorEmulator, request: Request) -> Response:
         if isinstance(auth, dict):
             basic = (str(auth.get("username", "")), str(auth.get("password", "")))
         emu.set_endpoint(name, url, headers, basic)
-    endpoints = {n: {"url": e.url, "headers": dict(e.headers)}
-                 for n, e in emu.alerts.endpoints().items()}
+    endpoints = {
+        n: {"url": e.url, "headers": dict(e.headers)} for n, e in emu.alerts.endpoints().items()
+    }
     return json_response(200, {"endpoints": cast(JSONValue, endpoints)}, emu.version)
 
 
@@ -127,8 +136,13 @@ def _fire(emu: KapacitorEmulator, request: Request) -> Response:
     tags = data.get("tags") or {}
     if not isinstance(tags, dict):
         raise _BadRequest("tags must be an object")
-    result = emu.fire_deadman(task_id, str(level), moment, _number(data, "emitted", 0.0) or 0.0,
-                              {str(k): str(v) for k, v in tags.items()})
+    result = emu.fire_deadman(
+        task_id,
+        str(level),
+        moment,
+        _number(data, "emitted", 0.0) or 0.0,
+        {str(k): str(v) for k, v in tags.items()},
+    )
     # 200: posted (see "status" for the receiver's answer); 409: the task or its
     # endpoint cannot alert; 502: the POST itself failed.
     if result.status is not None:
@@ -163,21 +177,23 @@ def _state_route(emu: KapacitorEmulator, request: Request) -> Response:
 _ROUTES: dict[tuple[str, str], Callable[[KapacitorEmulator, Request], Response]] = {
     ("GET", "/state"): _state_route,
     ("POST", "/reset"): _reset,
-    ("GET", "/capacity"): _capacity, ("POST", "/capacity"): _capacity,
+    ("GET", "/capacity"): _capacity,
+    ("POST", "/capacity"): _capacity,
     ("PUT", "/capacity"): _capacity,
-    ("GET", "/endpoints"): _endpoints, ("POST", "/endpoints"): _endpoints,
+    ("GET", "/endpoints"): _endpoints,
+    ("POST", "/endpoints"): _endpoints,
     ("POST", "/alerts/fire"): _fire,
     ("POST", "/refuse"): _refuse,
 }
 
 
 def handle_control(emu: KapacitorEmulator, request: Request, path: str) -> Response:
-    route = path[len("/emulator"):].rstrip("/") or "/"
+    route = path[len("/emulator") :].rstrip("/") or "/"
     try:
         if route == "/faults" or route.startswith("/faults/"):
             if request.method not in ("GET", "POST", "DELETE"):
                 return error_response(404, "Not Found", emu.version)
-            return _faults(emu, request, route[len("/faults/"):] if "/" in route[1:] else "")
+            return _faults(emu, request, route[len("/faults/") :] if "/" in route[1:] else "")
         handler = _ROUTES.get((request.method, route))
         if handler is None:
             return error_response(404, "Not Found", emu.version)

@@ -16,13 +16,23 @@ from ._tickparse import Chain, Expr, ExprStmt, Ident, Program, VarDecl
 
 __all__ = ["Graph", "build_graph", "executing_dot", "plain_dot", "stats_json"]
 
-_SPECIAL_NAMES = {"influxDBOut": "influxdb_out", "httpOut": "http_out", "httpPost": "http_post",
-                  "kapacitorLoopback": "kapacitor_loopback"}
+_SPECIAL_NAMES = {
+    "influxDBOut": "influxdb_out",
+    "httpOut": "http_out",
+    "httpPost": "http_post",
+    "kapacitorLoopback": "kapacitor_loopback",
+}
 _BASE_STATS = ("avg_exec_time_ns", "collected", "emitted", "errors", "working_cardinality")
 _EXTRA_STATS = {
     "query": ("batches_queried", "points_queried"),
-    "alert": ("alerts_inhibited", "alerts_triggered", "crits_triggered", "infos_triggered",
-              "oks_triggered", "warns_triggered"),
+    "alert": (
+        "alerts_inhibited",
+        "alerts_triggered",
+        "crits_triggered",
+        "infos_triggered",
+        "oks_triggered",
+        "warns_triggered",
+    ),
     "influxdb_out": ("points_written", "write_errors"),
 }
 
@@ -84,8 +94,12 @@ def build_graph(program: Program) -> Graph:
 def _edges(graph: Graph) -> list[tuple[str, str]]:
     # A batch root is not drawn (as in the captures); a stream root is.
     skip_root = graph.root.startswith("batch")
-    return [(node, child) for node in graph.nodes if not (skip_root and node == graph.root)
-            for child in graph.children[node]]
+    return [
+        (node, child)
+        for node in graph.nodes
+        if not (skip_root and node == graph.root)
+        for child in graph.children[node]
+    ]
 
 
 def plain_dot(task_id: str, graph: Graph) -> str:
@@ -133,8 +147,11 @@ def executing_dot(task_id: str, graph: Graph, task_type: str, labels: bool) -> s
     for node in _topological(graph):
         if node == graph.root and task_type == "batch":
             continue
-        stats = {k: ("0s" if k == "avg_exec_time_ns" else "0")
-                 for k in _node_stats(node) if k not in ("collected", "emitted")}
+        stats = {
+            k: ("0s" if k == "avg_exec_time_ns" else "0")
+            for k in _node_stats(node)
+            if k not in ("collected", "emitted")
+        }
         if labels:
             text = "\\r".join(f"{k}={v}" for k, v in stats.items())
             parts.append(f'\n{node} [xlabel="{text}"];\n')

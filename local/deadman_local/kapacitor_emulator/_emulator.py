@@ -45,10 +45,16 @@ class KapacitorEmulator:
     """
 
     def __init__(
-        self, *, username: str | None = None, password: str | None = None,
-        bearer_token: str | None = None, service_time: float = 0.0,
-        concurrency: int | None = None, endpoints: Iterable[HttpPostEndpoint] = (),
-        strict_endpoints: bool = False, version: str = DEFAULT_VERSION,
+        self,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        bearer_token: str | None = None,
+        service_time: float = 0.0,
+        concurrency: int | None = None,
+        endpoints: Iterable[HttpPostEndpoint] = (),
+        strict_endpoints: bool = False,
+        version: str = DEFAULT_VERSION,
         request_log: Callable[[RequestRecord], None] | None = None,
     ) -> None:
         self.version = version
@@ -64,14 +70,17 @@ class KapacitorEmulator:
         self._calls: Counter[tuple[str, str]] = Counter()
         self._calls_lock = threading.Lock()
         self.runtime = Runtime(start_error=self._start_error, forget=self.alerts.forget)
-        self.api = ApiContext(self.store, self.runtime, version,
-                              {k: str(v) for k, v in self.alerts.server_info.items()})
+        self.api = ApiContext(
+            self.store,
+            self.runtime,
+            version,
+            {k: str(v) for k, v in self.alerts.server_info.items()},
+        )
 
     def _start_error(self, task: Task) -> str | None:
         return self.alerts.start_problem(task) if self.strict_endpoints else None
 
-    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
-                 ) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return handle_wsgi(self, environ, start_response)
 
     @property
@@ -95,8 +104,10 @@ class KapacitorEmulator:
     def tasks(self) -> dict[str, Task]:
         """Snapshot of every task (frozen objects with copied var maps)."""
         with self.store.lock:
-            return {tid: replace(t, vars=dict(t.vars), running_vars=dict(t.running_vars))
-                    for tid, t in sorted(self.store.tasks.items())}
+            return {
+                tid: replace(t, vars=dict(t.vars), running_vars=dict(t.running_vars))
+                for tid, t in sorted(self.store.tasks.items())
+            }
 
     def task(self, task_id: str) -> Task | None:
         return self.tasks().get(task_id)
@@ -127,44 +138,91 @@ class KapacitorEmulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
-    def fail_next(self, times: int = 1, status: int = 500, *, method: str | None = None,
-                  path: str = "", message: str = "emulated failure") -> int:
+    def fail_next(
+        self,
+        times: int = 1,
+        status: int = 500,
+        *,
+        method: str | None = None,
+        path: str = "",
+        message: str = "emulated failure",
+    ) -> int:
         """Answer the next ``times`` matching calls with ``status``."""
-        return self.add_fault(Fault(methods=_methods(method), path_prefix=path,
-                                    status=status, message=message, times=times))
+        return self.add_fault(
+            Fault(
+                methods=_methods(method),
+                path_prefix=path,
+                status=status,
+                message=message,
+                times=times,
+            )
+        )
 
-    def add_latency(self, seconds: float, *, method: str | None = None, path: str = "",
-                    times: int | None = None) -> int:
-        return self.add_fault(Fault(methods=_methods(method), path_prefix=path,
-                                    delay=seconds, times=times))
+    def add_latency(
+        self, seconds: float, *, method: str | None = None, path: str = "", times: int | None = None
+    ) -> int:
+        return self.add_fault(
+            Fault(methods=_methods(method), path_prefix=path, delay=seconds, times=times)
+        )
 
-    def fail_after_store(self, times: int = 1, status: int = 500, *,
-                         message: str = "emulated failure after store") -> int:
+    def fail_after_store(
+        self, times: int = 1, status: int = 500, *, message: str = "emulated failure after store"
+    ) -> int:
         """Creates store the task, then answer ``status`` (an enabled one is left
         not executing with ``error`` set): Kapacitor's "500 but stored"."""
-        return self.add_fault(Fault(methods=frozenset({"POST"}),
-                                    path_regex=r"^/kapacitor/v1(preview)?/tasks$",
-                                    status=status, message=message, times=times,
-                                    store_then_fail=True))
+        return self.add_fault(
+            Fault(
+                methods=frozenset({"POST"}),
+                path_regex=r"^/kapacitor/v1(preview)?/tasks$",
+                status=status,
+                message=message,
+                times=times,
+                store_then_fail=True,
+            )
+        )
 
-    def flap(self, every: int = 2, status: int = 503, *, method: str | None = None,
-             path: str = "", times: int | None = None) -> int:
+    def flap(
+        self,
+        every: int = 2,
+        status: int = 503,
+        *,
+        method: str | None = None,
+        path: str = "",
+        times: int | None = None,
+    ) -> int:
         """Fail every ``every``-th matching call, starting with the next one."""
-        return self.add_fault(Fault(methods=_methods(method), path_prefix=path,
-                                    status=status, fail_every=every, times=times,
-                                    message="emulated flapping failure"))
+        return self.add_fault(
+            Fault(
+                methods=_methods(method),
+                path_prefix=path,
+                status=status,
+                fail_every=every,
+                times=times,
+                message="emulated flapping failure",
+            )
+        )
 
     def set_capacity(self, service_time: float, concurrency: int | None) -> None:
         self.capacity.configure(service_time, concurrency)
 
-    def set_endpoint(self, name: str, url: str, headers: Mapping[str, str] | None = None,
-                     basic_auth: tuple[str, str] | None = None) -> None:
+    def set_endpoint(
+        self,
+        name: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        basic_auth: tuple[str, str] | None = None,
+    ) -> None:
         self.alerts.set_endpoint(HttpPostEndpoint(name, url, dict(headers or {}), basic_auth))
 
     # -- alerts ----------------------------------------------------------------------
-    def fire_deadman(self, task_id: str, level: str = "CRITICAL",
-                     time: datetime | None = None, emitted: float = 0,
-                     tags: Mapping[str, str] | None = None) -> AlertResult:
+    def fire_deadman(
+        self,
+        task_id: str,
+        level: str = "CRITICAL",
+        time: datetime | None = None,
+        emitted: float = 0,
+        tags: Mapping[str, str] | None = None,
+    ) -> AlertResult:
         """Fire the task's deadman alert once and POST it to the task's endpoint.
 
         ``time`` defaults to now (whole seconds, UTC). Only an enabled, executing
@@ -182,4 +240,3 @@ class KapacitorEmulator:
 
 def _methods(method: str | None) -> frozenset[str]:
     return frozenset({method}) if method else frozenset()
-

@@ -65,9 +65,14 @@ class Fault:
 
     def to_json(self) -> dict[str, JSONValue]:
         return {
-            "methods": sorted(self.methods), "path_prefix": self.path_prefix,
-            "path_regex": self.path_regex, "status": self.status, "message": self.message,
-            "delay": self.delay, "times": self.times, "fail_every": self.fail_every,
+            "methods": sorted(self.methods),
+            "path_prefix": self.path_prefix,
+            "path_regex": self.path_regex,
+            "status": self.status,
+            "message": self.message,
+            "delay": self.delay,
+            "times": self.times,
+            "fail_every": self.fail_every,
             "store_then_fail": self.store_then_fail,
         }
 
@@ -162,8 +167,12 @@ class FaultInjector:
     def snapshot(self) -> list[dict[str, JSONValue]]:
         with self._lock:
             return [
-                {"id": fault_id, **active.fault.to_json(), "matched": active.matched,
-                 "affected": active.affected}
+                {
+                    "id": fault_id,
+                    **active.fault.to_json(),
+                    "matched": active.matched,
+                    "affected": active.affected,
+                }
                 for fault_id, active in self._faults.items()
             ]
 
@@ -232,8 +241,13 @@ class CapacityGate:
 
     def snapshot(self) -> dict[str, JSONValue]:
         with self._cond:
-            return {"service_time": self.service_time, "concurrency": self.concurrency,
-                    "in_flight": self.in_flight, "peak": self.peak, "served": self.served}
+            return {
+                "service_time": self.service_time,
+                "concurrency": self.concurrency,
+                "in_flight": self.in_flight,
+                "peak": self.peak,
+                "served": self.served,
+            }
 
     def reset_counters(self) -> None:
         with self._cond:

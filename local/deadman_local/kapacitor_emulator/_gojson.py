@@ -93,8 +93,17 @@ def marshal(value: JSONValue, *, indent: bool) -> bytes:
 def go_quote(text: str) -> str:
     """Quote like Go's ``%q`` verb (``strconv.Quote``)."""
     out = ['"']
-    named = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
-             "\v": "\\v", '"': '\\"', "\\": "\\\\"}
+    named = {
+        "\a": "\\a",
+        "\b": "\\b",
+        "\f": "\\f",
+        "\n": "\\n",
+        "\r": "\\r",
+        "\t": "\\t",
+        "\v": "\\v",
+        '"': '\\"',
+        "\\": "\\\\",
+    }
     for char in text:
         if char in named:
             out.append(named[char])

@@ -90,8 +90,13 @@ def _lookup(path: str, data: Mapping[str, object]) -> object:
 
 def html_escape(text: str) -> str:
     """Go html/template's escaping of text in an HTML body context."""
-    return html.escape(text, quote=True).replace("&#x27;", "&#39;").replace(
-        "&quot;", "&#34;").replace("+", "&#43;").replace("\x00", "\ufffd")
+    return (
+        html.escape(text, quote=True)
+        .replace("&#x27;", "&#39;")
+        .replace("&quot;", "&#34;")
+        .replace("+", "&#43;")
+        .replace("\x00", "\ufffd")
+    )
 
 
 def render(template: str, data: Mapping[str, object], escape: bool = False) -> str:
@@ -106,8 +111,7 @@ def render(template: str, data: Mapping[str, object], escape: bool = False) -> s
             elif index := _INDEX.fullmatch(body):
                 container = _lookup(index.group(1), data)
                 key = index.group(2).replace('\\"', '"')
-                value = container.get(key, "<no value>") if isinstance(container,
-                                                                        Mapping) else None
+                value = container.get(key, "<no value>") if isinstance(container, Mapping) else None
             else:
                 return match.group(0)
         except KeyError:

@@ -9,8 +9,7 @@ from werkzeug.wrappers import Response
 
 from ._gojson import JSONValue, marshal
 
-__all__ = ["CONTENT_TYPE", "empty_response", "error_response", "json_response",
-           "raw_response"]
+__all__ = ["CONTENT_TYPE", "empty_response", "error_response", "json_response", "raw_response"]
 
 CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -23,8 +22,7 @@ def raw_response(status: int, body: bytes, version: str) -> Response:
     return response
 
 
-def json_response(status: int, payload: JSONValue, version: str,
-                  indent: bool = True) -> Response:
+def json_response(status: int, payload: JSONValue, version: str, indent: bool = True) -> Response:
     return raw_response(status, marshal(payload, indent=indent), version)
 
 

@@ -15,14 +15,34 @@ from ._model import Task, Template, vars_json
 from ._tickeval import evaluate_task, template_vars
 from ._tickparse import parse_program
 
-__all__ = ["TASK_FIELDS", "TEMPLATE_FIELDS", "task_json", "task_list_item", "template_json",
-           "template_list_item"]
+__all__ = [
+    "TASK_FIELDS",
+    "TEMPLATE_FIELDS",
+    "task_json",
+    "task_list_item",
+    "template_json",
+    "template_list_item",
+]
 
 BASE = "/kapacitor/v1"
-TASK_FIELDS = ("link", "id", "type", "dbrps", "script", "dot", "status", "executing", "error",
-               "stats", "created", "modified", "last-enabled", "vars", "template-id")
-TEMPLATE_DEFAULT_FIELDS = ("link", "id", "type", "script", "dot", "error", "created",
-                           "modified")
+TASK_FIELDS = (
+    "link",
+    "id",
+    "type",
+    "dbrps",
+    "script",
+    "dot",
+    "status",
+    "executing",
+    "error",
+    "stats",
+    "created",
+    "modified",
+    "last-enabled",
+    "vars",
+    "template-id",
+)
+TEMPLATE_DEFAULT_FIELDS = ("link", "id", "type", "script", "dot", "error", "created", "modified")
 TEMPLATE_FIELDS = (*TEMPLATE_DEFAULT_FIELDS, "vars")
 
 
@@ -46,8 +66,9 @@ def _task_runtime(task: Task, dot_view: str) -> tuple[str, str, dict[str, JSONVa
     return task.error, dot, stats_json(graph)
 
 
-def task_json(task: Task, dot_view: str = "attributes", runtime: bool = True
-              ) -> dict[str, JSONValue]:
+def task_json(
+    task: Task, dot_view: str = "attributes", runtime: bool = True
+) -> dict[str, JSONValue]:
     """The task object; ``runtime=False`` skips validation, DOT and stats (lists
     that did not ask for ``dot``, ``stats`` or ``error`` do not pay for them)."""
     error, dot, stats = _task_runtime(task, dot_view) if runtime else (task.error, "", {})
@@ -114,9 +135,7 @@ def template_json(template: Template) -> dict[str, JSONValue]:
     }
 
 
-def template_list_item(
-    template: Template, fields: tuple[str, ...] | None
-) -> dict[str, JSONValue]:
+def template_list_item(template: Template, fields: tuple[str, ...] | None) -> dict[str, JSONValue]:
     full = template_json(template)
     item: dict[str, JSONValue] = {}
     for name in fields or TEMPLATE_DEFAULT_FIELDS:

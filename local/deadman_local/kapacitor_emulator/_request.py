@@ -15,8 +15,14 @@ from dataclasses import dataclass, field
 from ._model import DBRP
 from ._vars import InvalidJSON, RawVar, decode_vars, fold_fields
 
-__all__ = ["InvalidJSON", "TaskRequest", "TemplateRequest", "decode_body",
-           "decode_task_request", "decode_template_request"]
+__all__ = [
+    "InvalidJSON",
+    "TaskRequest",
+    "TemplateRequest",
+    "decode_body",
+    "decode_task_request",
+    "decode_template_request",
+]
 
 _TASK_TYPES = frozenset({"stream", "batch"})
 _STATUSES = frozenset({"enabled", "disabled"})

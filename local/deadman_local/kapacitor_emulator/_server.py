@@ -51,11 +51,16 @@ class RunningEmulator:
             return self._server is not None
 
     def _start(self) -> None:
-        server = make_server(self.host, self.port, self.emulator, threaded=True,
-                             request_handler=_QuietHandler)
+        server = make_server(
+            self.host, self.port, self.emulator, threaded=True, request_handler=_QuietHandler
+        )
         self.port = server.server_port
-        thread = threading.Thread(target=server.serve_forever, args=(_POLL_INTERVAL,),
-                                  name=f"kapacitor-emulator:{self.port}", daemon=True)
+        thread = threading.Thread(
+            target=server.serve_forever,
+            args=(_POLL_INTERVAL,),
+            name=f"kapacitor-emulator:{self.port}",
+            daemon=True,
+        )
         thread.start()
         self._server, self._thread = server, thread
 
@@ -99,12 +104,15 @@ class RunningEmulator:
     def __enter__(self) -> RunningEmulator:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
 
-def serve(emulator: KapacitorEmulator, host: str = "127.0.0.1", port: int = 0
-          ) -> RunningEmulator:
+def serve(emulator: KapacitorEmulator, host: str = "127.0.0.1", port: int = 0) -> RunningEmulator:
     """Serve ``emulator`` on ``host:port`` in a daemon thread (port 0: a free port)."""
     return RunningEmulator(emulator, host, port)

@@ -16,8 +16,15 @@ from ._tickeval import dbrps_of, evaluate_task, task_type_of
 from ._tickparse import Program, parse_program
 from ._vars import VarConversionError, convert_vars, valid_id
 
-__all__ = ["create_task", "delete_task", "program_of", "start_task", "stop_task",
-           "update_task", "validation_error"]
+__all__ = [
+    "create_task",
+    "delete_task",
+    "program_of",
+    "start_task",
+    "stop_task",
+    "update_task",
+    "validation_error",
+]
 
 
 def program_of(script: str) -> Program:
@@ -58,13 +65,13 @@ def start_task(store: Store, task: Task, runtime: Runtime) -> Task:
     executing, with ``error`` set, and answers 500 with the raw error (row 13)."""
     problem = validation_error(task.script, task.vars) or runtime.start_error(task)
     if problem is not None:
-        failed = replace(task, executing=False, error=problem, running_script=None,
-                         running_vars={})
+        failed = replace(task, executing=False, error=problem, running_script=None, running_vars={})
         store.tasks[task.id] = failed
         raise ApiError(500, problem)
     # The running definition is frozen here: later PATCHes do not reach it.
-    started = replace(task, executing=True, error="", running_script=task.script,
-                      running_vars=dict(task.vars))
+    started = replace(
+        task, executing=True, error="", running_script=task.script, running_vars=dict(task.vars)
+    )
     store.tasks[task.id] = started
     return started
 
@@ -79,8 +86,11 @@ def create_task(store: Store, request: TaskRequest, runtime: Runtime) -> Task:
     with store.lock:
         task_id = request.id or str(uuid.uuid4())
         if not valid_id(task_id):
-            raise ApiError(400, "task ID must contain only letters, numbers, '-', '.' and "
-                                f"'_'. {go_quote(task_id)}")
+            raise ApiError(
+                400,
+                "task ID must contain only letters, numbers, '-', '.' and "
+                f"'_'. {go_quote(task_id)}",
+            )
         if task_id in store.tasks:
             raise ApiError(400, f"task {task_id} already exists")
         template_id = request.template_id
@@ -104,9 +114,17 @@ def create_task(store: Store, request: TaskRequest, runtime: Runtime) -> Task:
             raise ApiError(400, "cannot specify dbrp in both implicitly and explicitly")
         now = store.now()
         task = Task(
-            id=task_id, template_id=template_id, type=task_type_of(program),
-            dbrps=tuple(script_dbrps) or request.dbrps, script=script, vars=variables,
-            status=status, executing=False, error="", created=now, modified=now,
+            id=task_id,
+            template_id=template_id,
+            type=task_type_of(program),
+            dbrps=tuple(script_dbrps) or request.dbrps,
+            script=script,
+            vars=variables,
+            status=status,
+            executing=False,
+            error="",
+            created=now,
+            modified=now,
             last_enabled=now if status == ENABLED else None,
         )
         store.tasks[task_id] = task
@@ -123,9 +141,7 @@ def _definition(store: Store, original: Task, request: TaskRequest) -> tuple[str
         template = store.templates.get(template_id)
         if template is None:
             # Kapacitor names the template id from the body, "" when there was none.
-            raise ApiError(
-                400, f"unknown template {request.template_id}: err: no template exists"
-            )
+            raise ApiError(400, f"unknown template {request.template_id}: err: no template exists")
         return template_id, template.script
     old_program = program_of(original.script)
     script = original.script
@@ -156,16 +172,23 @@ def update_task(store: Store, task_id: str, request: TaskRequest, runtime: Runti
         _validate(program, variables)
         now = store.now()
         updated = replace(
-            original, id=request.id or original.id, template_id=template_id,
-            type=task_type_of(program), dbrps=dbrps, script=script, vars=variables,
-            status=status, modified=now,
+            original,
+            id=request.id or original.id,
+            template_id=template_id,
+            type=task_type_of(program),
+            dbrps=dbrps,
+            script=script,
+            vars=variables,
+            status=status,
+            modified=now,
             last_enabled=now if changed and status == ENABLED else original.last_enabled,
         )
         if updated.id != original.id:
             # The new id is not checked against the id regex, as in Kapacitor.
             if updated.id in store.tasks:
-                raise ApiError(500, "failed to create new task during ID change: "
-                                    "object already exists")
+                raise ApiError(
+                    500, "failed to create new task during ID change: object already exists"
+                )
             del store.tasks[original.id]
             runtime.forget(original.id)
             store.tasks[updated.id] = updated

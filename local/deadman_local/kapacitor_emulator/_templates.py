@@ -22,8 +22,11 @@ def create_template(store: Store, request: TemplateRequest) -> Template:
     with store.lock:
         template_id = request.id or str(uuid.uuid4())
         if not valid_id(template_id):
-            raise ApiError(400, "template ID must contain only letters, numbers, '-', '.' "
-                                f"and '_'. {go_quote(template_id)}")
+            raise ApiError(
+                400,
+                "template ID must contain only letters, numbers, '-', '.' "
+                f"and '_'. {go_quote(template_id)}",
+            )
         if template_id in store.templates:
             raise ApiError(400, f"template {template_id} already exists")
         # An empty script parses to an empty program, hence "invalid task type".
@@ -32,8 +35,14 @@ def create_template(store: Store, request: TemplateRequest) -> Template:
         if task_type == "invalid":
             raise ApiError(400, "invalid task type: invalid")
         now = store.now()
-        template = Template(id=template_id, type=task_type, script=request.script, error="",
-                            created=now, modified=now)
+        template = Template(
+            id=template_id,
+            type=task_type,
+            script=request.script,
+            error="",
+            created=now,
+            modified=now,
+        )
         store.templates[template_id] = template
         return template
 
@@ -41,8 +50,9 @@ def create_template(store: Store, request: TemplateRequest) -> Template:
 def _rerender(store: Store, task: Task, template: Template, dbrps_change: bool) -> Task:
     program = program_of(template.script)
     dbrps = tuple(dbrps_of(program)) if dbrps_change else task.dbrps
-    updated = replace(task, template_id=template.id, script=template.script,
-                      type=template.type, dbrps=dbrps)
+    updated = replace(
+        task, template_id=template.id, script=template.script, type=template.type, dbrps=dbrps
+    )
     store.tasks[task.id] = updated
     return updated
 
@@ -65,12 +75,18 @@ def update_template(
         task_type = task_type_of(program)
         if task_type == "invalid":
             raise ApiError(400, "invalid TICKscript: invalid task type: invalid")
-        updated = replace(original, id=request.id or original.id, script=script,
-                          type=task_type, modified=store.now())
+        updated = replace(
+            original,
+            id=request.id or original.id,
+            script=script,
+            type=task_type,
+            modified=store.now(),
+        )
         if updated.id != original.id:
             if updated.id in store.templates:
-                raise ApiError(500, "failed to create new template for ID change: "
-                                    "object already exists")
+                raise ApiError(
+                    500, "failed to create new template for ID change: object already exists"
+                )
             del store.templates[original.id]
         store.templates[updated.id] = updated
         dbrps_change = bool(dbrps_of(program_of(original.script)) or dbrps_of(program))

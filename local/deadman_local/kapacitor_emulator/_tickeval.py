@@ -33,8 +33,15 @@ from ._tickparse import (
 from ._vars import parse_influxql_duration, tick_type_word
 
 __all__ = [
-    "NODE", "UNKNOWN", "Env", "chains", "dbrps_of", "evaluate", "evaluate_task",
-    "task_type_of", "template_vars",
+    "NODE",
+    "UNKNOWN",
+    "Env",
+    "chains",
+    "dbrps_of",
+    "evaluate",
+    "evaluate_task",
+    "task_type_of",
+    "template_vars",
 ]
 
 
@@ -52,8 +59,15 @@ Value: TypeAlias = "Var | _Marker"
 Env: TypeAlias = "Mapping[str, Value]"
 
 _ZERO: dict[str, bool | int | float | str | tuple[Var, ...] | None] = {
-    "bool": False, "int": 0, "float": 0.0, "string": "", "duration": 0, "lambda": "",
-    "regex": "", "list": (), "star": None,
+    "bool": False,
+    "int": 0,
+    "float": 0.0,
+    "string": "",
+    "duration": 0,
+    "lambda": "",
+    "regex": "",
+    "list": (),
+    "star": None,
 }
 _NUMERIC = frozenset({"int", "float", "duration"})
 
@@ -66,16 +80,19 @@ def _arith(op: str, left: Var, right: Var) -> Value:
     if not (isinstance(a, numeric) and isinstance(b, numeric)):
         return UNKNOWN
     if op in ("==", "!=", "<", "<=", ">", ">="):
-        results = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b,
-                   ">=": a >= b}
+        results = {"==": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}
         return Var("bool", results[op])
     if left.type != right.type and {left.type, right.type} != {"duration", "int"}:
         return UNKNOWN
     result_type = "duration" if "duration" in (left.type, right.type) else left.type
     try:
-        result = {"+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,
-                  "/": lambda: a / b if result_type == "float" else a // b,
-                  "%": lambda: a % b}[op]()
+        result = {
+            "+": lambda: a + b,
+            "-": lambda: a - b,
+            "*": lambda: a * b,
+            "/": lambda: a / b if result_type == "float" else a // b,
+            "%": lambda: a % b,
+        }[op]()
     except (KeyError, ZeroDivisionError):
         return UNKNOWN
     return Var(result_type, result)

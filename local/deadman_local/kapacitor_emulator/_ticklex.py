@@ -118,7 +118,7 @@ class _Lexer:
         if unit:
             after = rest[len(unit) : len(unit) + 1]
             if after.isalnum() or after == "_":
-                raise self.error(f"invalid duration {self.src[start:self.pos + len(unit) + 1]!r}")
+                raise self.error(f"invalid duration {self.src[start : self.pos + len(unit) + 1]!r}")
             self.pos += len(unit)
             self.emit("duration", self.src[start : self.pos], start)
             return

@@ -15,17 +15,56 @@ from ._errors import TickError
 from ._ticklex import Token, tokenize
 
 __all__ = [
-    "Binary", "Call", "Chain", "DbrpStmt", "Expr", "ExprStmt", "Ident", "Lambda",
-    "ListExpr", "Literal", "Program", "Ref", "Star", "Stmt", "Unary", "VarDecl",
-    "parse_expression", "parse_program",
+    "Binary",
+    "Call",
+    "Chain",
+    "DbrpStmt",
+    "Expr",
+    "ExprStmt",
+    "Ident",
+    "Lambda",
+    "ListExpr",
+    "Literal",
+    "Program",
+    "Ref",
+    "Star",
+    "Stmt",
+    "Unary",
+    "VarDecl",
+    "parse_expression",
+    "parse_program",
 ]
 
-TYPE_WORDS = {"bool": "bool", "boolean": "bool", "int": "int", "float": "float",
-              "string": "string", "duration": "duration", "lambda": "lambda",
-              "regex": "regex", "list": "list", "star": "star"}
+TYPE_WORDS = {
+    "bool": "bool",
+    "boolean": "bool",
+    "int": "int",
+    "float": "float",
+    "string": "string",
+    "duration": "duration",
+    "lambda": "lambda",
+    "regex": "regex",
+    "list": "list",
+    "star": "star",
+}
 # Binary operator precedence, loosest first.
-_PRECEDENCE = {"OR": 1, "AND": 2, "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3,
-               "=~": 3, "!~": 3, "+": 4, "-": 4, "*": 5, "/": 5, "%": 5}
+_PRECEDENCE = {
+    "OR": 1,
+    "AND": 2,
+    "==": 3,
+    "!=": 3,
+    "<": 3,
+    "<=": 3,
+    ">": 3,
+    ">=": 3,
+    "=~": 3,
+    "!~": 3,
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+    "%": 5,
+}
 
 
 @dataclass(frozen=True)
@@ -93,9 +132,7 @@ class Chain:
     args: tuple[Expr, ...]
 
 
-Expr: TypeAlias = (
-    "Literal | Ident | Ref | Star | ListExpr | Lambda | Unary | Binary | Call | Chain"
-)
+Expr: TypeAlias = "Literal | Ident | Ref | Star | ListExpr | Lambda | Unary | Binary | Call | Chain"
 
 
 @dataclass(frozen=True)
@@ -156,8 +193,9 @@ class _Parser:
     def expect_op(self, text: str) -> None:
         token = self.take()
         if token.kind != "op" or token.text != text:
-            raise TickError(f"parser: unexpected {token.text!r} line {token.line}, "
-                            f"expected {text!r}")
+            raise TickError(
+                f"parser: unexpected {token.text!r} line {token.line}, expected {text!r}"
+            )
 
     def program(self) -> Program:
         statements: list[Stmt] = []
@@ -190,8 +228,7 @@ class _Parser:
         type_token = self.take()
         if type_token.kind != "ident" or type_token.text not in TYPE_WORDS:
             raise TickError(f"parser: invalid var declaration {name.text!r} line {name.line}")
-        return VarDecl(name.text, TYPE_WORDS[type_token.text], None, description,
-                       var_token.line)
+        return VarDecl(name.text, TYPE_WORDS[type_token.text], None, description, var_token.line)
 
     def expression(self, min_precedence: int = 1) -> Expr:
         left = self.postfix(self.unary())

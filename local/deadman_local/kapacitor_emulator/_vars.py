@@ -95,9 +95,17 @@ def fold_fields(obj: Mapping[str, object], names: tuple[str, ...]) -> dict[str, 
 
 def parse_influxql_duration(text: str) -> int:
     """``influxql.ParseDuration``: integer+unit groups, no fractions; returns ns."""
-    units = {"ns": 1, "u": 1_000, "µ": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-             "m": 60_000_000_000, "h": 3_600_000_000_000, "d": 86_400_000_000_000,
-             "w": 604_800_000_000_000}
+    units = {
+        "ns": 1,
+        "u": 1_000,
+        "µ": 1_000,
+        "ms": 1_000_000,
+        "s": 1_000_000_000,
+        "m": 60_000_000_000,
+        "h": 3_600_000_000_000,
+        "d": 86_400_000_000_000,
+        "w": 604_800_000_000_000,
+    }
     if len(text) < 2:
         raise ValueError("invalid duration")
     negative = text.startswith("-")
@@ -195,9 +203,14 @@ def decode_vars(raw: object) -> dict[str, RawVar]:
 
 def _go_type_name(value: object) -> str:
     names: list[tuple[type, str]] = [
-        (bool, "bool"), (_Int64, "int64"), (_Float64, "float64"),
-        (_Duration, "time.Duration"), (str, "string"), (list, "[]interface {}"),
-        (dict, "map[string]interface {}"), (_ClientList, "[]client.Var"),
+        (bool, "bool"),
+        (_Int64, "int64"),
+        (_Float64, "float64"),
+        (_Duration, "time.Duration"),
+        (str, "string"),
+        (list, "[]interface {}"),
+        (dict, "map[string]interface {}"),
+        (_ClientList, "[]client.Var"),
     ]
     if value is None:
         return "<nil>"
@@ -238,9 +251,7 @@ def _convert(raw: RawVar) -> Var:
     else:
         raise VarConversionError(f"unsupported Var type {_go_type_name(value)}.")
     if got != raw.type:
-        raise VarConversionError(
-            f"mismatched type and value: {_go_type_name(value)} {type_name}"
-        )
+        raise VarConversionError(f"mismatched type and value: {_go_type_name(value)} {type_name}")
     return Var(got, stored, raw.description)
 
 
