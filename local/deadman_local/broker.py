@@ -6,9 +6,7 @@ it should use a short ``session.timeout.ms`` (about 6 s) so groups join quickly.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterable
@@ -16,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
+
+from ._net import free_port, wait_until_listening
 
 __all__ = [
     "ConsumedRecord",
@@ -28,12 +28,6 @@ __all__ = [
 
 # Consumer groups rebalance on join; the default 45 s would stall every test.
 CONSUMER_SESSION_TIMEOUT_MS = 6000
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass
@@ -112,18 +106,11 @@ class EmbeddedBroker:
         self.stop()
 
     def _wait_until_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                raise RuntimeError(f"the Tansu broker exited with {self._process.returncode}")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((self.host, self.port), timeout=0.2),
-            ):
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"the Tansu broker did not listen on {self.port} in {timeout} s")
+        try:
+            wait_until_listening(self.host, self.port, timeout, self._process, "the Tansu broker")
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise
 
 
 def create_topics(

@@ -5,16 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from .broker import free_port
+from ._net import free_port, wait_until_listening
 
 __all__ = ["FUNCTIONS_SOURCE", "FunctionProcess"]
 
@@ -111,17 +109,8 @@ class FunctionProcess:
         self.stop()
 
     def _wait_until_listening(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process is not None and self._process.poll() is not None:
-                code = self._process.returncode
-                self._process = None
-                raise RuntimeError(f"{self.target} exited with {code} before listening")
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((self.host, self.port), timeout=0.2),
-            ):
-                return
-            time.sleep(0.02)
-        self.stop()
-        raise TimeoutError(f"{self.target} did not listen on {self.port} in {timeout} s")
+        try:
+            wait_until_listening(self.host, self.port, timeout, self._process, self.target)
+        except (RuntimeError, TimeoutError):
+            self.stop()
+            raise

@@ -22,7 +22,7 @@ from tests.local.helpers import (
     unique,
     write_manifests,
 )
-from tests.local.receiver import Answer, Received, ScriptedReceiver, serve_scripted
+from tests.support.receiver import Answer, Received, ScriptedReceiver, serve_scripted
 
 pytestmark = pytest.mark.kafka
 

@@ -17,7 +17,7 @@ from deadman_local.broker import EmbeddedBroker, create_topics, read_topic, topi
 from deadman_local.functions import FunctionProcess
 from tests.conftest import captured_alerts
 from tests.functions.conftest import AppFactory
-from tests.support.receiver import serve_receiver
+from tests.support.receiver import serve_scripted
 
 pytestmark = pytest.mark.kafka
 
@@ -215,12 +215,13 @@ def test_alert_callback_broker_down_is_503_within_deadline(
 
 
 def test_alert_callback_k_sink_binary_mode(function_client: AppFactory) -> None:
-    with serve_receiver(202) as receiver:
+    with serve_scripted() as receiver:
+        receiver.default = 202
         client = function_client("alert_callback", K_SINK=receiver.url)
         response = client.post("/", json=captured("CRITICAL"))
         assert response.status_code == 200
-        (request,) = receiver.requests
-    headers = {name.lower(): value for name, value in request.headers.items()}
+        (request,) = receiver.requests("/")
+    headers = request.headers
     assert headers["ce-specversion"] == "1.0"
     assert headers["ce-type"] == "historicization-stopped"
     assert headers["ce-subject"] == "dev-1"
@@ -236,13 +237,14 @@ def test_alert_callback_k_sink_binary_mode(function_client: AppFactory) -> None:
 def test_alert_callback_k_sink_refusal_is_loud(
     function_client: AppFactory, sink_status: int, status: int
 ) -> None:
-    with serve_receiver(sink_status) as receiver:
+    with serve_scripted() as receiver:
+        receiver.default = sink_status
         client = function_client("alert_callback", K_SINK=receiver.url)
         assert client.post("/", json=captured("CRITICAL")).status_code == status
 
 
 def test_alert_callback_k_sink_unreachable_is_503(function_client: AppFactory) -> None:
-    with serve_receiver() as receiver:
+    with serve_scripted() as receiver:
         url = receiver.url
     client = function_client("alert_callback", K_SINK=url, SINK_TIMEOUT_SECONDS="2")
     assert client.post("/", json=captured("CRITICAL")).status_code == 503

@@ -18,9 +18,9 @@ import pytest
 from deadman._dlq import DeadLetter, read_dead_letters
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
 from deadman_local.kafka_source import KafkaSourceStandIn
+from tests.support.receiver import Received, ScriptedReceiver, serve_scripted
 
 from .helpers import debezium_record, inner_event, kafka_sink, kafka_source, produce, unique
-from .receiver import Received, ScriptedReceiver, serve_scripted
 
 pytestmark = pytest.mark.kafka
 

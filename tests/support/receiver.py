@@ -1,10 +1,17 @@
-"""A local HTTP receiver that records requests and answers with scripted statuses."""
+"""A scripted HTTP receiver standing in for the functions: per-path answers, a log.
+
+Each path has its own script of answers, used one per request (then the path's
+default): a status, a ``(status, body)`` pair, or a callable that gets the request
+and returns either. Every request is recorded with when it arrived and when its
+answer was decided, so tests can check the order deliveries happened in.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from collections.abc import Iterable, Iterator
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -12,46 +19,93 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 
-@dataclass(frozen=True)
+@dataclass
 class Received:
-    method: str
     path: str
     headers: dict[str, str]
     body: bytes
+    arrived: float
+    answered: float = 0.0
+    status: int = 0
+
+    def ce(self, name: str) -> str | None:
+        return self.headers.get(f"ce-{name}")
+
+
+Answer = int | tuple[int, bytes]
+Script = Answer | Callable[[Received], Answer]
 
 
 @dataclass
-class Receiver:
+class ScriptedReceiver:
     url: str = ""
-    default_status: int = 202
-    requests: list[Received] = field(default_factory=list)
-    _script: deque[int] = field(default_factory=deque)
-    _arrived: threading.Condition = field(default_factory=threading.Condition)
+    default: Answer = 200
+    _scripts: dict[str, deque[Script]] = field(default_factory=lambda: defaultdict(deque))
+    _defaults: dict[str, Script] = field(default_factory=dict)
+    _log: list[Received] = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
 
-    def script(self, statuses: Iterable[int]) -> None:
-        """Answer the next requests with these statuses, then ``default_status``."""
-        self._script.extend(statuses)
+    def script(self, path: str, answers: Iterable[Script], default: Script | None = None) -> None:
+        """Answer the next requests on ``path`` with ``answers``, then ``default``."""
+        with self._changed:
+            self._scripts[path].extend(answers)
+            if default is not None:
+                self._defaults[path] = default
 
-    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
-        with self._arrived:
-            self._arrived.wait_for(lambda: len(self.requests) >= count, timeout)
-            return list(self.requests)
+    def requests(self, path: str) -> list[Received]:
+        with self._changed:
+            return [item for item in self._log if item.path == path and item.answered]
+
+    def wait_for(self, path: str, count: int, timeout: float = 15.0) -> list[Received]:
+        """The first ``count`` answered requests on ``path``; fails after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while len(found := self.requests(path)) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise AssertionError(f"{path}: {len(found)} of {count} requests arrived")
+                self._changed.wait(remaining)
+            return found
+
+    def wait_arrived(self, path: str, count: int, timeout: float = 15.0) -> bool:
+        """Whether ``count`` requests have arrived on ``path`` (answered or not)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while sum(item.path == path for item in self._log) < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
 
     def __call__(self, environ: dict[str, object], start_response: object) -> Iterable[bytes]:
-        request = Request(environ)  # type: ignore[arg-type]
-        status = self._script.popleft() if self._script else self.default_status
-        with self._arrived:
-            self.requests.append(
-                Received(request.method, request.path, dict(request.headers), request.get_data())
+        request = Request(environ)
+        item = Received(
+            request.path,
+            {k.lower(): v for k, v in request.headers.items()},
+            request.get_data(),
+            time.monotonic(),
+        )
+        with self._changed:
+            self._log.append(item)
+            self._changed.notify_all()
+            script = self._scripts[item.path]
+            answer: Script = (
+                script.popleft() if script else self._defaults.get(item.path, self.default)
             )
-            self._arrived.notify_all()
-        response = Response(b'{"answer": %d}' % status, status=status, mimetype="application/json")
+        if callable(answer):
+            answer = answer(item)
+        status, body = answer if isinstance(answer, tuple) else (answer, b"")
+        with self._changed:
+            item.status, item.answered = status, time.monotonic()
+            self._changed.notify_all()
+        response = Response(body, status=status, mimetype="application/json")
         return response(environ, start_response)  # type: ignore[arg-type]
 
 
 @contextmanager
-def serve_receiver(default_status: int = 202) -> Iterator[Receiver]:
-    receiver = Receiver(default_status=default_status)
+def serve_scripted() -> Iterator[ScriptedReceiver]:
+    receiver = ScriptedReceiver()
     server = make_server("127.0.0.1", 0, receiver, threaded=True)
     receiver.url = f"http://127.0.0.1:{server.server_port}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
