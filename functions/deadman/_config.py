@@ -17,7 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ._exceptions import ConfigurationError
 
 __all__ = [
+    "DEFAULT_TOPIC_PREFIX",
     "AlertSettings",
+    "AuditSettings",
     "KapacitorSettings",
     "LifecycleSettings",
     "load_settings",
@@ -36,6 +38,9 @@ _NANOS = {
     "d": 86_400_000_000_000,
     "w": 604_800_000_000_000,
 }
+# Debezium's outbox EventRouter routes each event type to <prefix><type>.
+DEFAULT_TOPIC_PREFIX = "kapacitor-alerts-connector."
+_TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _EXTRA_VAR_TYPES = {"string", "int", "float", "bool", "duration"}
 _RESERVED_VARS = {"name", "measurement", "db", "rp"}
 
@@ -128,6 +133,42 @@ class LifecycleSettings(KapacitorSettings):
                 raw = influxql_duration_ns(raw)
             normalised[name] = {"type": kind, "value": raw}
         return normalised
+
+
+class AuditSettings(LifecycleSettings):
+    """Settings of ``deadmanctl audit``: the lifecycle settings plus where the events are."""
+
+    kafka_bootstrap_servers: str | None = None
+    # Comma-separated; unset: the topic of each configured event type,
+    # kapacitor-alerts-connector.<EVENT_TYPE_*> (the connector's routing).
+    audit_topics: str | None = None
+    # librdkafka properties for reading the topics (security.protocol, sasl.*), as JSON.
+    kafka_consumer_config: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("audit_topics")
+    @classmethod
+    def _topic_names(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        if not names:
+            raise ValueError("name at least one topic")
+        for name in names:
+            if not _TOPIC_NAME.match(name):
+                raise ValueError(f"{name!r} is not a Kafka topic name")
+        return ",".join(names)
+
+    def lifecycle_topics(self) -> list[str]:
+        """The topics to read: AUDIT_TOPICS, or one per configured event type."""
+        if self.audit_topics:
+            return self.audit_topics.split(",")
+        types = (
+            self.event_type_created,
+            self.event_type_enabled,
+            self.event_type_disabled,
+            self.event_type_deleted,
+        )
+        return [DEFAULT_TOPIC_PREFIX + event_type for event_type in types]
 
 
 class AlertSettings(_Base):

@@ -34,11 +34,11 @@ import binascii
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import DeadmanError
+from ._exceptions import DeadmanError, TopicReadError
 
 __all__ = [
     "DEFAULT_DLQ_TOPIC",
@@ -51,6 +51,7 @@ __all__ = [
     "decode_record",
     "parse_offsets",
     "read_dead_letters",
+    "read_records",
     "select",
 ]
 
@@ -182,61 +183,92 @@ def decode_record(
 def read_dead_letters(
     bootstrap_servers: str, topic: str = DEFAULT_DLQ_TOPIC, *, timeout: float = 10.0
 ) -> list[DeadLetter]:
-    """Every record of the topic, from the start of each partition to its end.
+    """Every record of the dead-letter topic, in partition and offset order."""
+    letters: list[DeadLetter] = []
+    read_records(bootstrap_servers, [topic], letters.append, timeout=timeout)
+    return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
 
-    Partitions are assigned directly (no consumer group joins, nothing committed),
-    so reading is quick and leaves no trace.
+
+def read_records(
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    on_record: Callable[[DeadLetter], None],
+    *,
+    timeout: float = 30.0,
+    config: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Hand every record of ``topics`` to ``on_record``; return the truncated partitions.
+
+    Each partition is read from its start to its end, where "end" is librdkafka's
+    partition EOF (the high watermark the fetch reports when the reader catches
+    up; a watermark asked for up front can lag behind the records). Partitions are
+    assigned directly: no group joins, nothing is committed, no offset moves. A
+    partition whose low watermark is above 0 lost its oldest records to retention
+    ("topic:partition" in the result). ``timeout`` bounds the whole read.
     """
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
     consumer = Consumer(
         {
+            **(config or {}),
             "bootstrap.servers": bootstrap_servers,
-            "group.id": f"deadmanctl-dlq-{os.getpid()}-{time.monotonic_ns()}",
+            "group.id": f"deadmanctl-{os.getpid()}-{time.monotonic_ns()}",
             "enable.auto.commit": False,
-            "enable.partition.eof": False,
+            "enable.partition.eof": True,
         }
     )
-    letters: list[DeadLetter] = []
+    truncated: list[str] = []
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout)
-        described = metadata.topics.get(topic)
-        if described is None or described.error is not None or not described.partitions:
-            raise DeadLetterError(f"topic {topic} is not readable on {bootstrap_servers}")
-        ends: dict[int, int] = {}
+        pending: set[tuple[str, int]] = set()
         starts = []
-        for number in sorted(described.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout)
-            if high > low:
-                ends[number] = high
+        for topic in topics:
+            described = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+            if described is None or described.error is not None or not described.partitions:
+                why = described.error if described is not None else "no metadata"
+                raise TopicReadError(f"topic {topic} is not readable on {bootstrap_servers}: {why}")
+            for number in sorted(described.partitions):
+                low, _ = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout)
+                if low > 0:
+                    truncated.append(f"{topic}:{number}")
+                pending.add((topic, number))
                 starts.append(TopicPartition(topic, number, low))
-        if starts:
-            consumer.assign(starts)
+        consumer.assign(starts)
         deadline = time.monotonic() + timeout
-        while ends and time.monotonic() < deadline:
+        last_error = ""
+        while pending and time.monotonic() < deadline:
             message = consumer.poll(0.2)
-            if message is None or message.error():
+            if message is None:
                 continue
-            number, offset = int(message.partition() or 0), int(message.offset() or 0)
-            letters.append(
+            where = (str(message.topic()), int(message.partition() or 0))
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    pending.discard(where)  # caught up with the end of the partition
+                else:
+                    last_error = str(error)
+                continue
+            if where not in pending:
+                continue  # written after that partition was read to its end
+            on_record(
                 decode_record(
-                    topic,
-                    number,
-                    offset,
+                    where[0],
+                    where[1],
+                    int(message.offset() or 0),
                     _bytes(message.key()),
                     _bytes(message.value()),
                     [(str(name), _bytes(raw)) for name, raw in _pairs(message.headers())],
                 )
             )
-            if offset + 1 >= ends.get(number, 0):
-                ends.pop(number, None)
-        if ends:
-            raise DeadLetterError(f"timed out reading {topic}: partitions {sorted(ends)} unread")
+        if pending:
+            unread = ", ".join(f"{topic}:{number}" for topic, number in sorted(pending))
+            raise TopicReadError(
+                f"timed out reading partitions {unread}" + (f": {last_error}" if last_error else "")
+            )
     except KafkaException as error:
-        raise DeadLetterError(f"cannot read {topic} on {bootstrap_servers}: {error}") from error
+        raise TopicReadError(f"cannot read the topics on {bootstrap_servers}: {error}") from error
     finally:
         consumer.close()
-    return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
+    return truncated
 
 
 def parse_offsets(text: str) -> list[tuple[int | None, int]]:

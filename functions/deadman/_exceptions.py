@@ -20,6 +20,7 @@ logs and HTTP error bodies. The hierarchy::
     │   └── KapacitorUnavailableError (ConnectionError)
     │                                              refused, timeout, 5xx: retry later
     ├── DevicesUnavailableError (ConnectionError)  some devices failed for now: retry
+    ├── TopicReadError (ConnectionError)           a Kafka topic could not be read
     └── SinkError
         ├── SinkUnavailableError (ConnectionError) the sink did not accept in time
         └── SinkRejectedError (ValueError)         the sink refused the event for good
@@ -49,6 +50,7 @@ __all__ = [
     "SinkRejectedError",
     "SinkUnavailableError",
     "TooManyDevicesError",
+    "TopicReadError",
     "UnauthorizedError",
     "UnknownTemplateError",
 ]
@@ -151,6 +153,10 @@ class UnknownTemplateError(KapacitorRejectedError):
 
 class KapacitorUnavailableError(KapacitorError, ConnectionError):
     """Kapacitor did not answer usefully (refused, timed out, 5xx); retry later."""
+
+
+class TopicReadError(DeadmanError, ConnectionError):
+    """A topic the operator tools read (dead letters, lifecycle) could not be read."""
 
 
 class SinkError(DeadmanError):

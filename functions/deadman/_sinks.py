@@ -8,6 +8,7 @@ retries an alert POST, so the callback must not claim success it does not have.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Protocol
 
 import httpx
@@ -94,10 +95,10 @@ class KafkaSink:
         self._producer: Any = None
         self._lock = threading.Lock()
         self._closed = threading.Event()
-        self._poller: threading.Thread | None = None
+        self._pollers: list[threading.Thread] = []
+        self._retired: dict[int, threading.Event] = {}
 
     def send(self, event: CloudEvent) -> None:
-        producer = self._ensure_producer()
         message = to_kafka_binary(event)
         delivered = threading.Event()
         outcome: list[Any] = []
@@ -106,14 +107,19 @@ class KafkaSink:
             outcome.append(error)
             delivered.set()
 
+        producer = self._ensure_producer()
         try:
-            producer.produce(
-                self.topic,
-                key=message.key,
-                value=message.value,
-                headers=list(message.headers.items()),
-                on_delivery=on_delivery,
-            )
+            try:
+                self._produce(producer, message, on_delivery)
+            except Exception as error:
+                if not _is_fatal(error):
+                    raise
+                # The producer failed for good before this record was queued (an
+                # idempotent producer does after, e.g., the broker lost its state):
+                # a new producer can send it without any risk of a duplicate.
+                self._retire(producer)
+                producer = self._ensure_producer()
+                self._produce(producer, message, on_delivery)
         except (BufferError, Exception) as error:
             raise SinkUnavailableError(
                 f"Kafka refused the record: {error}",
@@ -123,6 +129,9 @@ class KafkaSink:
         # A little slack over message.timeout.ms for the delivery report itself.
         if not delivered.wait(self.timeout + 1.0) or outcome[0] is not None:
             reason = outcome[0] if outcome else "no acknowledgement in time"
+            if _is_fatal(reason):
+                # A fatal producer refuses every later record: the next alert gets a new one.
+                self._retire(producer)
             raise SinkUnavailableError(
                 f"Kafka did not acknowledge the record on {self.topic}: {reason}",
                 event_id=event["id"],
@@ -131,28 +140,75 @@ class KafkaSink:
 
     def close(self) -> None:
         self._closed.set()
-        if self._poller is not None:
-            self._poller.join(timeout=5)
+        for poller in self._pollers:
+            poller.join(timeout=5)
         if self._producer is not None:
             self._producer.flush(self.timeout)
+
+    def _produce(self, producer: Any, message: Any, on_delivery: Any) -> None:
+        producer.produce(
+            self.topic,
+            key=message.key,
+            value=message.value,
+            headers=list(message.headers.items()),
+            on_delivery=on_delivery,
+        )
 
     def _ensure_producer(self) -> Any:
         with self._lock:
             if self._producer is None:
                 from confluent_kafka import Producer
 
+                failed = threading.Event()
+
+                def on_error(error: Any) -> None:
+                    # Without an error_cb a fatal error is raised out of poll().
+                    if _is_fatal(error):
+                        failed.set()
+
                 # librdkafka's own log lines go through ours, as JSON.
-                self._producer = Producer(self._config, logger=get_logger("kafka"))
-                self._poller = threading.Thread(
-                    target=self._poll, name="kafka-delivery-reports", daemon=True
+                producer = Producer(
+                    {**self._config, "error_cb": on_error}, logger=get_logger("kafka")
                 )
-                self._poller.start()
+                retired = self._retired[id(producer)] = threading.Event()
+                poller = threading.Thread(
+                    target=self._poll,
+                    args=(producer, failed, retired),
+                    name="kafka-delivery-reports",
+                    daemon=True,
+                )
+                self._pollers = [p for p in self._pollers if p.is_alive()] + [poller]
+                self._producer = producer
+                poller.start()
             return self._producer
 
-    def _poll(self) -> None:
-        # Delivery reports run on this thread and wake the waiting requests.
+    def _retire(self, producer: Any) -> None:
+        """Stop using ``producer``; its poller still serves its pending reports."""
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+            retired = self._retired.pop(id(producer), None)
+        if retired is not None:
+            retired.set()
+            get_logger("kafka").warning("Kafka producer failed for good; a new one will be made")
+
+    def _poll(self, producer: Any, failed: threading.Event, retired: threading.Event) -> None:
+        # Delivery reports run on this thread and wake the waiting requests. A
+        # retired producer is polled until its last report (or the deadline) passed.
+        drain_until = 0.0
         while not self._closed.is_set():
-            self._producer.poll(0.05)
+            if retired.is_set():
+                drain_until = drain_until or time.monotonic() + self.timeout + 2.0
+                if len(producer) == 0 or time.monotonic() > drain_until:
+                    return
+            try:
+                producer.poll(0.05)
+            except Exception as error:  # noqa: BLE001 - this thread must not die
+                get_logger("kafka").error("Kafka delivery report polling failed: %s", error)
+                if _is_fatal(error):
+                    failed.set()
+            if failed.is_set() and not retired.is_set():
+                self._retire(producer)
 
 
 def sink_from_settings(settings: AlertSettings) -> AlertSink:
@@ -165,6 +221,17 @@ def sink_from_settings(settings: AlertSettings) -> AlertSink:
         settings.sink_timeout_seconds,
         settings.kafka_producer_config,
     )
+
+
+def _is_fatal(error: Any) -> bool:
+    """Whether a Kafka error (or exception) leaves the producer unusable."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    if isinstance(error, KafkaException) and error.args:
+        error = error.args[0]
+    if not isinstance(error, KafkaError):
+        return False
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
 
 
 def _retryable(status: int) -> bool:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._audit_cli import add_audit_command
 from ._config import KapacitorSettings, load_settings
 from ._dlq_cli import add_dlq_commands
 from ._exceptions import DeadmanError
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     template.add_argument("--dry-run", action="store_true", help="say what would change")
     template.set_defaults(run=_install_template)
     add_dlq_commands(commands)
+    add_audit_command(commands)
     return parser
 
 

@@ -201,21 +201,18 @@ def message_headers(raw: Any) -> dict[str, bytes]:
 
 
 def topic_size(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> int:
-    """How many records a topic holds: the sum of its partitions' high watermarks."""
-    from confluent_kafka import Consumer, TopicPartition
+    """How many records a topic holds, counted by reading every partition to its end.
 
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap_servers, "group.id": f"size-{time.monotonic_ns()}"}
-    )
-    try:
-        metadata = consumer.list_topics(topic, timeout=timeout)
-        partitions = metadata.topics[topic].partitions
-        total = 0
-        for partition in partitions:
-            _low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
-            total += high
-        return total
-    finally:
-        consumer.close()
+    Counting, rather than trusting the high watermarks asked for up front, because
+    this broker can report a watermark behind records produced in one batch.
+    """
+    from deadman._dlq import read_records
+
+    count = 0
+
+    def tally(_record: object) -> None:
+        nonlocal count
+        count += 1
+
+    read_records(bootstrap_servers, [topic], tally, timeout=timeout)
+    return count

@@ -400,11 +400,13 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
-    return doc["spec"]["template"]["spec"]  # type: ignore[no-any-return]
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc.get("kind") == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]  # type: ignore[no-any-return]
 
 
 def workloads() -> list[dict[str, Any]]:
-    return [*of_kind("Service", list(knative_bundle())), *of_kind("Job", list(knative_bundle()))]
+    bundle = list(knative_bundle())
+    return [*of_kind("Service", bundle), *of_kind("Job", bundle), *of_kind("CronJob", bundle)]
 
 
 def annotations(doc: dict[str, Any]) -> dict[str, str]:
@@ -636,7 +638,7 @@ def test_kustomize_build_references_generated_names() -> None:
     configmaps = {d["metadata"]["name"] for d in built if d["kind"] == "ConfigMap"}
     referenced = set()
     for doc in built:
-        if doc["kind"] not in ("Service", "Job"):
+        if doc["kind"] not in ("Service", "Job", "CronJob"):
             continue
         spec = pod_spec(doc)
         for container in spec["containers"]:
@@ -710,6 +712,7 @@ def settings_classes() -> dict[str, Any]:
         "KapacitorSettings": _config.KapacitorSettings,
         "LifecycleSettings": _config.LifecycleSettings,
         "AlertSettings": _config.AlertSettings,
+        "AuditSettings": _config.AuditSettings,
     }
 
 
@@ -779,6 +782,8 @@ def test_container_settings_load(
         env["K_SINK"] = "http://kafka-sink-ingress.knative-eventing.svc.cluster.local/x/y"
     elif target:
         cls = settings_classes()["LifecycleSettings"]
+    elif "audit" in [*container.get("command", []), *container.get("args", [])]:
+        cls = settings_classes()["AuditSettings"]
     else:
         cls = settings_classes()["KapacitorSettings"]
     for name in settings_names() | NON_SETTINGS_ENV:

@@ -1,0 +1,287 @@
+"""Drift audit: Kapacitor's deadman tasks against the lifecycle events on Kafka.
+
+The tasks are listed first and the topics read after, so the events seen are at
+least as new as the tasks: an event applied before the listing is on the topics.
+Events still in flight (source lag, retries, dead letters) show as drift, and
+repairing them applies what the function would apply anyway.
+
+Desired state per device, from its newest event: created, a task with
+``TASK_CREATE_STATUS``; enabled, a task enabled and executing; disabled, a task
+disabled or no task; deleted, no task.
+
+Repairs go through ``TaskRules.apply`` with the newest event's action, time and
+id, so the order rule holds: a task recording a newer event than any on the
+topics is left alone. Tasks that no event names are deleted only when asked (they
+may be made by hand), and are not even orphans when retention truncated the
+topics (no event may mean an expired one): they are listed as untracked.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from ._audit_read import DesiredState, NewestEvent
+from ._events import Action, parse_time
+from ._exceptions import DeadmanError
+from ._kapacitor import KapacitorClient
+from ._lifecycle import EVENT_TIME_VAR, Result, TaskRules
+
+__all__ = ["AuditReport", "Drift", "DriftKind", "FixResult", "compare", "fix_drifts", "list_tasks"]
+
+LIST_FIELDS = ("status", "executing", "vars", "template-id")
+ABSENT = "absent"
+DISABLED_OR_ABSENT = "disabled or absent"
+
+
+class DriftKind(enum.StrEnum):
+    MISSING = "missing"  # desired a task, none there
+    ORPHAN = "orphan"  # a task, but no event or the newest deletes it
+    STATUS = "status_mismatch"  # enabled/disabled/not executing against the event
+
+
+class FixResult(enum.StrEnum):
+    FIXED = "fixed"
+    LEFT_ALONE = "left_alone"  # the task records a newer event than the topics
+    KEPT = "kept"  # an orphan without events, and no --delete-orphans
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ActualTask:
+    id: str
+    device: str
+    status: str
+    executing: bool
+    recorded_time: datetime | None
+
+    @property
+    def state(self) -> str:
+        if self.status == "enabled" and not self.executing:
+            return "enabled, not executing"
+        return self.status
+
+
+@dataclass(frozen=True)
+class Fix:
+    result: FixResult
+    detail: str
+
+
+@dataclass(frozen=True)
+class Drift:
+    kind: DriftKind
+    device: str
+    task_id: str
+    desired: str
+    actual: str
+    event: NewestEvent | None
+    recorded_time: datetime | None = None
+    fix: Fix | None = None
+
+    @property
+    def newer_than_topic(self) -> bool:
+        """The task records a newer event than the topics hold: the rules leave it."""
+        recorded, event = self.recorded_time, self.event
+        return event is not None and recorded is not None and recorded > event.time
+
+    @property
+    def remaining(self) -> bool:
+        """Still drift after this run (left-alone tasks follow a newer event)."""
+        if self.newer_than_topic:
+            return False
+        return self.fix is None or self.fix.result in (FixResult.KEPT, FixResult.FAILED)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "device": self.device,
+            "task_id": self.task_id,
+            "desired": self.desired,
+            "actual": self.actual,
+            "event": self.event.as_json() if self.event else None,
+            "recorded_event_time": _iso(self.recorded_time),
+            "newer_than_topic": self.newer_than_topic,
+            "fix": {"result": self.fix.result, "detail": self.fix.detail} if self.fix else None,
+        }
+
+
+@dataclass
+class AuditReport:
+    state: DesiredState
+    tasks: int
+    drifts: list[Drift]
+    untracked: list[ActualTask]
+    fix: bool
+    delete_orphans: bool
+
+    @property
+    def exit_code(self) -> int:
+        """0 no drift (or all fixed), 1 drift remains, 2 a repair failed."""
+        if any(d.fix is not None and d.fix.result is FixResult.FAILED for d in self.drifts):
+            return 2
+        return 1 if any(drift.remaining for drift in self.drifts) else 0
+
+    def counts(self) -> dict[str, int]:
+        results = [d.fix.result for d in self.drifts if d.fix is not None]
+        return {
+            "drift": len(self.drifts),
+            "missing": sum(d.kind is DriftKind.MISSING for d in self.drifts),
+            "orphan": sum(d.kind is DriftKind.ORPHAN for d in self.drifts),
+            "status_mismatch": sum(d.kind is DriftKind.STATUS for d in self.drifts),
+            "newer_than_topic": sum(d.newer_than_topic for d in self.drifts),
+            "fixed": results.count(FixResult.FIXED),
+            "kept": results.count(FixResult.KEPT),
+            "failed": results.count(FixResult.FAILED),
+            "remaining": sum(d.remaining for d in self.drifts),
+            "untracked": len(self.untracked),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        state = self.state
+        return {
+            "topics": list(state.topics),
+            "records": state.records,
+            "events": state.events,
+            "ignored_events": state.ignored,
+            "devices": len(state.newest),
+            "history_complete": state.history_complete,
+            "truncated_partitions": state.truncated,
+            "unparseable": state.unparseable,
+            "invalid_devices": state.invalid_devices,
+            "problems": [problem.as_json() for problem in state.problems],
+            "tasks": self.tasks,
+            "fix": self.fix,
+            "delete_orphans": self.delete_orphans,
+            "drift": [drift.as_json() for drift in self.drifts],
+            "untracked": [
+                {"device": task.device, "task_id": task.id, "actual": task.state}
+                for task in self.untracked
+            ],
+            "summary": self.counts(),
+            "exit_code": self.exit_code,
+        }
+
+
+def list_tasks(
+    client: KapacitorClient, suffix: str, template_id: str, page_size: int
+) -> dict[str, ActualTask]:
+    """The deadman tasks by device: ids ending with ``suffix``, from ``template_id``.
+
+    A listed task omits ``template-id`` when it was not made from a template; such
+    tasks are kept, those of another template are not ours.
+    """
+    found: dict[str, ActualTask] = {}
+    for item in client.list_tasks(pattern="*" + suffix, fields=LIST_FIELDS, page_size=page_size):
+        task_id = str(item.get("id", ""))
+        template = item.get("template-id")
+        if not task_id.endswith(suffix) or template not in (None, "", template_id):
+            continue
+        device = task_id[: len(task_id) - len(suffix)] if suffix else task_id
+        variables = item.get("vars") or {}
+        found[device] = ActualTask(
+            id=task_id,
+            device=device,
+            status=str(item.get("status", "")),
+            executing=bool(item.get("executing", False)),
+            recorded_time=_recorded_time(variables.get(EVENT_TIME_VAR)),
+        )
+    return found
+
+
+def desired_of(action: Action, create_status: str) -> str:
+    if action is Action.CREATE:
+        return create_status
+    if action is Action.ENABLE:
+        return "enabled"
+    return DISABLED_OR_ABSENT if action is Action.DISABLE else ABSENT
+
+
+def compare(
+    state: DesiredState, actual: Mapping[str, ActualTask], create_status: str
+) -> tuple[list[Drift], list[ActualTask]]:
+    """The drifted devices, and the tasks without events when history is truncated."""
+    drifts: list[Drift] = []
+    untracked: list[ActualTask] = []
+    for device in sorted(set(state.newest) | set(actual)):
+        event, task = state.newest.get(device), actual.get(device)
+        task_id = task.id if task else device + state.suffix
+        recorded = task.recorded_time if task else None
+        if event is None:
+            assert task is not None
+            if state.history_complete:
+                drifts.append(
+                    Drift(DriftKind.ORPHAN, device, task_id, "no task (no event)", task.state, None)
+                )
+            else:
+                untracked.append(task)
+            continue
+        desired = desired_of(event.action, create_status)
+        kind: DriftKind | None = None
+        if desired == ABSENT:
+            kind = DriftKind.ORPHAN if task else None
+        elif desired == DISABLED_OR_ABSENT:
+            kind = DriftKind.STATUS if task and task.state != "disabled" else None
+        elif task is None:
+            kind = DriftKind.MISSING
+        elif task.state != desired:
+            kind = DriftKind.STATUS
+        if kind is not None:
+            actual_state = task.state if task else ABSENT
+            drifts.append(Drift(kind, device, task_id, desired, actual_state, event, recorded))
+    return drifts, untracked
+
+
+def fix_drifts(
+    drifts: Iterable[Drift],
+    rules: TaskRules,
+    client: KapacitorClient,
+    *,
+    delete_orphans: bool,
+    concurrency: int,
+) -> list[Drift]:
+    """Each drift with what repairing it did, at most ``concurrency`` devices at once."""
+
+    def repair(drift: Drift) -> Drift:
+        return replace(drift, fix=_repair(drift, rules, client, delete_orphans))
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="audit") as pool:
+        return list(pool.map(repair, drifts))
+
+
+def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orphans: bool) -> Fix:
+    event = drift.event
+    if drift.newer_than_topic:
+        return Fix(FixResult.LEFT_ALONE, "newer than the topic: left alone")
+    if event is None:
+        if not delete_orphans:
+            return Fix(FixResult.KEPT, "no event names this device; --delete-orphans deletes it")
+        try:
+            client.delete_task(drift.task_id)
+        except DeadmanError as error:
+            return Fix(FixResult.FAILED, error.message)
+        return Fix(FixResult.FIXED, "deleted (no event; --delete-orphans)")
+    outcome = rules.apply(drift.device, event.action, event.time, event.event_id)
+    if outcome.result is Result.STALE:
+        return Fix(FixResult.LEFT_ALONE, f"newer than the topic: left alone ({outcome.detail})")
+    if outcome.result is Result.FAILED:
+        return Fix(FixResult.FAILED, outcome.detail)
+    return Fix(FixResult.FIXED, f"applied {event.action.value} ({outcome.detail})")
+
+
+def _recorded_time(var: Any) -> datetime | None:
+    value = var.get("value") if isinstance(var, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")

@@ -1,0 +1,248 @@
+"""``deadmanctl audit``: compare the deadman tasks with the lifecycle topics, and repair.
+
+Exit codes: 0 no drift (or every drift repaired), 1 drift remains, 2 errors (a
+topic or Kapacitor unreachable, a repair failed, bad settings or arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ._audit import AuditReport, Drift, compare, fix_drifts, list_tasks
+from ._audit_read import DesiredState
+from ._config import AuditSettings, load_settings
+from ._dlq import read_records
+from ._exceptions import DeadmanError
+from ._kapacitor import KapacitorClient
+from ._logging import JsonFormatter, get_logger
+from ._service import LifecycleService
+
+__all__ = ["add_audit_command", "run_audit"]
+
+_log = get_logger("audit")
+
+
+def add_audit_command(commands: Any) -> None:
+    """Add ``audit`` to the ``deadmanctl`` subcommands."""
+    audit = commands.add_parser(
+        "audit",
+        help="compare the deadman tasks with the lifecycle topics; --fix repairs drift",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    audit.add_argument(
+        "--bootstrap-servers", help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    audit.add_argument(
+        "--topics",
+        help="lifecycle topics, comma-separated (default: AUDIT_TOPICS, else"
+        " kapacitor-alerts-connector.<EVENT_TYPE_*> for the four event types)",
+    )
+    audit.add_argument(
+        "--fix", action="store_true", help="repair drift with the newest event's lifecycle rule"
+    )
+    audit.add_argument(
+        "--delete-orphans",
+        action="store_true",
+        help="with --fix: also delete tasks that no event names (they may be made by hand)",
+    )
+    audit.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    audit.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds to read the topics (default: 60)"
+    )
+    audit.add_argument(
+        "--page-size", type=int, default=500, help="tasks per Kapacitor list request (default: 500)"
+    )
+    audit.set_defaults(run=_run)
+
+
+def run_audit(
+    settings: AuditSettings,
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    *,
+    fix: bool = False,
+    delete_orphans: bool = False,
+    timeout: float = 60.0,
+    page_size: int = 500,
+    client: KapacitorClient | None = None,
+) -> AuditReport:
+    """List the tasks, then read the topics (never the other way round), compare, repair."""
+    service = LifecycleService(settings, client)
+    try:
+        actual = list_tasks(
+            service.client, settings.task_id_suffix, settings.kapacitor_template_id, page_size
+        )
+        state = DesiredState(
+            topics=list(topics),
+            types=service.types,
+            max_devices=settings.max_devices_per_event,
+            max_code_length=settings.device_code_max_length,
+            suffix=settings.task_id_suffix,
+        )
+        state.truncated = read_records(
+            bootstrap_servers,
+            topics,
+            state.add,
+            timeout=timeout,
+            config=settings.kafka_consumer_config,
+        )
+        drifts, untracked = compare(state, actual, settings.task_create_status)
+        if fix and drifts:
+            drifts = fix_drifts(
+                drifts,
+                service.rules,
+                service.client,
+                delete_orphans=delete_orphans,
+                concurrency=settings.bulk_concurrency,
+            )
+    finally:
+        service.close()
+    return AuditReport(state, len(actual), drifts, untracked, fix, delete_orphans)
+
+
+def _run(args: argparse.Namespace) -> int:
+    _log_to_stderr()
+    if args.delete_orphans and not args.fix:
+        print("deadmanctl: --delete-orphans works with --fix", file=sys.stderr)
+        return 2
+    if args.page_size < 1 or args.timeout <= 0:
+        print("deadmanctl: --page-size and --timeout must be positive", file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(AuditSettings)
+        bootstrap = args.bootstrap_servers or settings.kafka_bootstrap_servers
+        if not bootstrap:
+            raise DeadmanError("--bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS is required")
+        topics = settings.lifecycle_topics()
+        if args.topics:
+            topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
+        if not topics:
+            raise DeadmanError("name at least one lifecycle topic")
+        report = run_audit(
+            settings,
+            bootstrap,
+            topics,
+            fix=args.fix,
+            delete_orphans=args.delete_orphans,
+            timeout=args.timeout,
+            page_size=args.page_size,
+        )
+    except DeadmanError as error:
+        _log.error("audit failed", extra={"fields": {"error": error.message}})
+        if args.json:
+            print(json.dumps({"error": error.message, "exit_code": 2}, indent=2))
+        else:
+            print(f"deadmanctl: {error.message}", file=sys.stderr)
+        return 2
+    _log_report(report)
+    if args.json:
+        print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
+    else:
+        print(render_text(report, settings.kapacitor_url))
+    return report.exit_code
+
+
+def render_text(report: AuditReport, kapacitor_url: str) -> str:
+    state, counts = report.state, report.counts()
+    lines = [
+        f"read {state.records} record(s) on {len(state.topics)} topic(s):"
+        f" {state.events} event(s) about {len(state.newest)} device(s),"
+        f" {state.ignored} ignored, {state.unparseable} unparseable,"
+        f" {state.invalid_devices} invalid device code(s)"
+    ]
+    for problem in state.problems:
+        device = f" device {problem.device!r}" if problem.device else ""
+        lines.append(
+            f"  {problem.topic}:{problem.partition}:{problem.offset}{device}: {problem.reason}"
+        )
+    if not state.history_complete:
+        lines.append(
+            "history truncated by retention on " + ", ".join(state.truncated) + ":"
+            f" {len(report.untracked)} task(s) without events are untracked, not orphans"
+        )
+        lines.extend(f"  untracked {task.id} ({task.state})" for task in report.untracked)
+    lines.append(f"listed {report.tasks} task(s) on {kapacitor_url}")
+    if not report.drifts:
+        lines.append("no drift")
+        return "\n".join(lines)
+    header = ("KIND", "DEVICE", "TASK", "DESIRED", "ACTUAL", "NEWEST EVENT", "FIX")
+    rows = [header, *(_row(drift) for drift in report.drifts)]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(header) - 1)]
+    lines.append("")
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    lines.append("")
+    lines.append(
+        f"{counts['drift']} drift(s): {counts['missing']} missing, {counts['orphan']} orphan,"
+        f" {counts['status_mismatch']} status mismatch; {counts['fixed']} fixed,"
+        f" {counts['newer_than_topic']} newer than the topic, {counts['kept']} kept,"
+        f" {counts['failed']} failed; {counts['remaining']} remaining"
+    )
+    return "\n".join(lines)
+
+
+def _row(drift: Drift) -> tuple[str, ...]:
+    event = drift.event
+    newest = (
+        f"{event.action.value} {event.as_json()['time']} {event.event_id}"
+        f" ({event.topic}:{event.partition}:{event.offset})"
+        if event
+        else "-"
+    )
+    if drift.fix is not None:
+        fix = f"{drift.fix.result.value}: {drift.fix.detail}"
+    else:
+        fix = "newer than the topic: left alone" if drift.newer_than_topic else "-"
+    return (
+        drift.kind.value,
+        drift.device,
+        drift.task_id,
+        drift.desired,
+        drift.actual,
+        newest,
+        fix,
+    )
+
+
+def _log_report(report: AuditReport) -> None:
+    for problem in report.state.problems:
+        _log.warning("lifecycle record not usable", extra={"fields": problem.as_json()})
+    for drift in report.drifts:
+        fields = drift.as_json()
+        event, fix = fields.pop("event"), fields.pop("fix")
+        if event:
+            fields.update(event_id=event["id"], event_time=event["time"])
+        if fix:
+            fields.update(fix_result=fix["result"], fix_detail=fix["detail"])
+        level = logging.ERROR if fix and fix["result"] == "failed" else logging.WARNING
+        _log.log(level, "drift", extra={"fields": fields})
+    _log.info(
+        "audit done",
+        extra={"fields": {**report.counts(), "tasks": report.tasks, "exit_code": report.exit_code}},
+    )
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current ``sys.stderr``: stdout is the report's."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger(_log.name)
+    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(JsonFormatter())
+        logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel((os.environ.get("LOG_LEVEL") or "INFO").upper())

@@ -1,0 +1,183 @@
+"""The audit's desired state: every device's newest lifecycle event on the topics.
+
+The lifecycle topics are read from the start of every partition to its end (the
+high watermark the fetch reports when the reader catches up: librdkafka's
+partition EOF, which also passes transaction markers), with partitions assigned
+directly: no consumer group joins and nothing is committed, so reading leaves no
+trace and never moves the KafkaSources' offsets.
+
+Each record is read as the KafkaSource would deliver it (``decode_record`` of
+``_dlq`` sorts the three forms out): a record without CloudEvent headers (what
+Debezium writes) is wrapped like the source wraps it, a binary (``ce_*``
+headers) or structured (``content-type: application/cloudevents+json``) record
+is the event itself; then ``parse_lifecycle_event`` reads it exactly like the
+functions do. Per device the newest event wins: latest ``time``, ties broken by
+the order of the topics given, then partition, then offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ._dlq import DeadLetter
+from ._events import KAFKA_WRAPPER_TYPE, Action, EventTypes, check_device_code
+from ._events import parse_lifecycle_event as _parse
+from ._exceptions import DeadmanError, EventError
+
+__all__ = [
+    "SAMPLE_LIMIT",
+    "AuditError",
+    "DesiredState",
+    "NewestEvent",
+    "Problem",
+]
+
+# Problems kept with their details (all of them are counted).
+SAMPLE_LIMIT = 50
+
+
+class AuditError(DeadmanError, ConnectionError):
+    """The lifecycle topics could not be read completely."""
+
+
+@dataclass(frozen=True)
+class NewestEvent:
+    """The newest lifecycle event naming a device, and where it was read."""
+
+    action: Action
+    event_id: str
+    time: datetime
+    topic: str
+    partition: int
+    offset: int
+    order: tuple[datetime, int, int, int]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.event_id,
+            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "action": self.action.value,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+        }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A record that could not be read, or a device code that cannot be a task id."""
+
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+    event_id: str = ""
+    device: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        found: dict[str, Any] = {
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": self.offset,
+            "reason": self.reason,
+        }
+        if self.event_id:
+            found["event_id"] = self.event_id
+        if self.device:
+            found["device"] = self.device
+        return found
+
+
+@dataclass
+class DesiredState:
+    """What the topics say, device by device."""
+
+    topics: Sequence[str]
+    types: EventTypes
+    max_devices: int
+    max_code_length: int
+    suffix: str
+    newest: dict[str, NewestEvent] = field(default_factory=dict)
+    records: int = 0
+    events: int = 0
+    ignored: int = 0
+    unparseable: int = 0
+    invalid_devices: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    truncated: list[str] = field(default_factory=list)
+
+    @property
+    def history_complete(self) -> bool:
+        """No partition lost records to retention: a device without events never had one."""
+        return not self.truncated
+
+    def add(self, record: DeadLetter) -> None:
+        """Fold one record into the state."""
+        self.records += 1
+        attributes, data = delivered_form(record)
+        try:
+            event = _parse(attributes, data, self.types, self.max_devices)
+        except EventError as error:
+            self.unparseable += 1
+            self._keep(Problem(record.topic, record.partition, record.offset, error.message))
+            return
+        if event.action is None:
+            self.ignored += 1  # the functions answer 200 and change nothing
+            return
+        self.events += 1
+        order = (event.time, self.topics.index(record.topic), record.partition, record.offset)
+        for device in event.devices:
+            try:
+                check_device_code(device, self.max_code_length, self.suffix)
+            except EventError as error:
+                self.invalid_devices += 1
+                self._keep(
+                    Problem(
+                        record.topic,
+                        record.partition,
+                        record.offset,
+                        error.message,
+                        event_id=event.id,
+                        device=device,
+                    )
+                )
+                continue
+            known = self.newest.get(device)
+            if known is None or order > known.order:
+                self.newest[device] = NewestEvent(
+                    event.action,
+                    event.id,
+                    event.time,
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    order,
+                )
+
+    def _keep(self, problem: Problem) -> None:
+        if len(self.problems) < SAMPLE_LIMIT:
+            self.problems.append(problem)
+
+
+def delivered_form(record: DeadLetter) -> tuple[dict[str, Any], Any]:
+    """The CloudEvent attributes and data a KafkaSource would POST for this record."""
+    if record.encoding != "raw":
+        return dict(record.attributes), record.data
+    # Not a CloudEvent to Knative: the source wraps the record value.
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "type": KAFKA_WRAPPER_TYPE,
+        "id": f"partition:{record.partition}/offset:{record.offset}",
+        "knativekafkapartition": str(record.partition),
+        "knativekafkaoffset": str(record.offset),
+    }
+    if record.key is not None:
+        attributes["key"] = record.key.decode("utf-8", "replace")
+    return attributes, record.data
+
+
+def _bytes(value: str | bytes | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
