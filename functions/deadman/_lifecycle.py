@@ -129,6 +129,8 @@ class TaskRules:
         self, task: Task, device: str, wanted: str, time: datetime, event_id: str
     ) -> tuple[Result, str]:
         recorded = _recorded_time(task)
+        if recorded is not None and recorded > time:
+            return Result.STALE, f"task records a newer event ({_format_time(recorded)})"
         desired_vars = self._vars(task.id, device, time, event_id)
         definition_changed = _definition(task.vars) != _definition(desired_vars)
         if wanted == "enabled" and task.status == "enabled" and not task.executing:

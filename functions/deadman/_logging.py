@@ -31,7 +31,13 @@ class JsonFormatter(logging.Formatter):
         )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        line = json.dumps(entry, default=str, ensure_ascii=False)
+        try:
+            line.encode()
+        except UnicodeEncodeError:
+            # Lone surrogates (from a hostile "\ud800" in an event) cannot be written.
+            line = json.dumps(entry, default=str)
+        return line
 
 
 def configure_logging(level: str | None = None) -> None:

@@ -107,8 +107,11 @@ def render_error(error: Exception) -> Response:
     if not isinstance(error, DeadmanError) and status >= 500:
         _log.error("unexpected error", exc_info=error, extra={"fields": {"error": code}})
     else:
+        # First line only: functions-framework's own 400s go on to list the request's
+        # headers, Authorization included, which must not reach the logs.
+        reason = str(error).split("\n", 1)[0][:300]
         _log.info(
             "request refused",
-            extra={"fields": {"status": status, "error": code, "reason": str(error)[:300]}},
+            extra={"fields": {"status": status, "error": code, "reason": reason}},
         )
     return error_response(error)

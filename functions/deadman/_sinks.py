@@ -45,6 +45,13 @@ class HttpSink:
 
     def send(self, event: CloudEvent) -> None:
         headers, body = to_binary(event)
+        # Attribute values such as a device code with letters beyond ASCII (which a
+        # task id may hold) cannot go raw into a header: percent-encode them, as the
+        # CloudEvents HTTP binding says.
+        headers = {
+            name: _percent_encoded(value) if name.lower().startswith("ce-") else value
+            for name, value in headers.items()
+        }
         try:
             response = self._client.post(self.url, headers=headers, content=body)
         except httpx.TransportError as error:
@@ -220,6 +227,16 @@ def sink_from_settings(settings: AlertSettings) -> AlertSink:
         settings.alerts_topic,
         settings.sink_timeout_seconds,
         settings.kafka_producer_config,
+    )
+
+
+def _percent_encoded(value: str) -> str:
+    """A ce-* header value: printable ASCII stays, except '"' and '%'; the rest is %XX."""
+    return "".join(
+        char
+        if "!" <= char <= "~" and char not in '"%'
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for char in value
     )
 
 

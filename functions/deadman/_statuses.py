@@ -63,6 +63,8 @@ def status_for(error: BaseException) -> tuple[int, str]:
     for kind, status, code in _STATUS_BY_ERROR:
         if isinstance(error, kind):
             return status, code
+    if _raised_reading_a_cloudevent(error):
+        return 400, "not_a_cloudevent"
     if isinstance(error, HTTPException) and error.code is not None:
         status = _REWRITTEN.get(error.code, error.code)
         return status, (error.name or "http_error").lower().replace(" ", "_")
@@ -92,13 +94,39 @@ def _message(error: BaseException, status: int) -> str:
     if isinstance(error, HTTPException):
         # functions-framework's own descriptions echo headers and body: keep it short.
         return (error.description or error.name).split("\n", 1)[0]
-    if isinstance(error, CloudEventsError):
+    if isinstance(error, CloudEventsError) or _raised_reading_a_cloudevent(error):
         return f"not a CloudEvent: {error}"
     return "internal error; the request can be retried" if status >= 500 else str(error)
 
 
+def _raised_reading_a_cloudevent(error: BaseException) -> bool:
+    """Whether ``error`` came out of reading the request as a CloudEvent.
+
+    The CloudEvents SDK's ``from_http`` and functions-framework's conversion of
+    other JSON bodies let some errors of the request itself out unwrapped (a
+    UnicodeDecodeError for a body that is not UTF-8, a TypeError for a JSON list):
+    the function never ran, the request is the sender's fault: 400.
+    """
+    if isinstance(error, HTTPException | DeadmanError | CloudEventsError):
+        return False
+    trace = error.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        module = str(frame.f_globals.get("__name__", ""))
+        if module == "functions_framework.event_conversion" or (
+            module.startswith("cloudevents.") and frame.f_code.co_name == "from_http"
+        ):
+            return True
+        trace = trace.tb_next
+    return False
+
+
 def _fit(body: dict[str, Any], failures: Sequence[tuple[str, str]]) -> bytes:
     """Name as many failed devices as fit in the size limit, and count the rest."""
+    # The message is clipped by characters; in bytes (multi-byte or escaped
+    # characters, from an event id for instance) it may still be too long.
+    while len(_encode(body)) > MAX_ERROR_BODY_BYTES // 2 and len(body["message"]) > 40:
+        body = {**body, "message": _clip(body["message"], len(body["message"]) * 2 // 3)}
     kept: list[dict[str, str]] = []
     for device, reason in failures:
         trial = [*kept, {"device": _clip(device, 80), "reason": _clip(reason, 120)}]
@@ -118,7 +146,11 @@ def _with_devices(body: dict[str, Any], kept: list[dict[str, str]], total: int) 
 
 
 def _encode(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (valid in JSON text, "\ud800") has no UTF-8 form: escape.
+        return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _clip(text: str, limit: int) -> str:

@@ -53,8 +53,11 @@ class FunctionProcess:
         if self.log_path is not None:
             self._log = output = self.log_path.open("ab")
         signature = "http" if self.target == "alert_callback" else "cloudevent"
+        # functions-framework reads DEBUG as --debug: the Flask development server
+        # with its interactive debugger. Never inherit it from the caller's shell.
+        inherited = {name: value for name, value in os.environ.items() if name != "DEBUG"}
         env = {
-            **os.environ,
+            **inherited,
             "FUNCTION_TARGET": self.target,
             "FUNCTION_SIGNATURE_TYPE": signature,
             "FUNCTION_SOURCE": str(FUNCTIONS_SOURCE),
