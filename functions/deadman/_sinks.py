@@ -97,6 +97,9 @@ class KafkaSink:
             # cannot follow a 503 we already answered.
             "message.timeout.ms": int(timeout * 1000),
             "linger.ms": 2,
+            # Back to a restarted broker within a second, not librdkafka's 10 s:
+            # every alert refused meanwhile is one Kapacitor will not send again.
+            "reconnect.backoff.max.ms": 1000,
             **(extra_config or {}),
         }
         self._producer: Any = None
