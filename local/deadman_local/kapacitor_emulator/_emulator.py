@@ -110,7 +110,12 @@ class KapacitorEmulator:
             }
 
     def task(self, task_id: str) -> Task | None:
-        return self.tasks().get(task_id)
+        """Snapshot of one task (a lookup: cheap enough to poll in a loop)."""
+        with self.store.lock:
+            task = self.store.tasks.get(task_id)
+            if task is None:
+                return None
+            return replace(task, vars=dict(task.vars), running_vars=dict(task.running_vars))
 
     def templates(self) -> dict[str, Template]:
         with self.store.lock:
