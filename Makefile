@@ -33,6 +33,10 @@ format: $(STAMP)
 template: $(STAMP)
 	$(BIN)/deadmanctl install-template
 
+# Benchmarks (a few minutes on 2 cores): bench/results.json, bench/results.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
 IMAGE ?= quay.io/example/deadman-functions:0.1.0
 CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)
 

@@ -1,0 +1,278 @@
+"""Alert burst: 2,000 Kapacitor alert POSTs from 16 concurrent clients to
+``alert_callback`` under gunicorn, publishing to Kafka (the embedded Tansu broker).
+
+The callback runs as its Knative Service does: one gunicorn worker with 20
+threads (``containerConcurrency: 20``), and answers only once the broker
+acknowledged the record. Its baseline, in the same run against the same broker, is
+a bare confluent-kafka producer sending the same 2,000 CloudEvents (binary mode,
+the same key, headers and value the callback produces, built beforehand) with the
+callback's producer settings, from 16 threads that each wait for their own
+delivery report before sending the next: the same concurrency and the same
+"acknowledged before the next one" contract as the 16 HTTP clients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import (
+    alert_bodies,
+    alert_body,
+    callback_env,
+    check,
+    children_of,
+    cpu_seconds,
+    percentile,
+    py_spy,
+    rounded,
+    say,
+    timed,
+)
+from cloudevents.kafka import to_binary as to_kafka_binary
+
+from deadman._alerts import AlertMapper, parse_alert
+from deadman._config import AlertSettings
+from deadman_local.broker import EmbeddedBroker, create_topics, read_topic, topic_size
+from deadman_local.functions import FunctionProcess
+
+ALERTS = 2_000
+CLIENTS = 16
+PARTITIONS = 3  # as the alerts topic of kafka-sources/topics.yaml
+TOPIC = "bench.alerts"
+RAW_TOPIC = "bench.alerts-raw"
+SECONDS_TARGET = 4.0
+RATIO_TARGET = 1.5
+# What the callback's POST looks like from Kapacitor's Go client.
+ALERT_HEADERS = {"Content-Type": "application/json", "User-Agent": "Go-http-client/1.1"}
+WARM_UP_INDEX = 1_000_000
+
+
+def _in_threads(threads: int, work: Callable[[int], None], count: int) -> None:
+    """Run ``work(i)`` for i in range(count) on ``threads`` threads; re-raise errors."""
+    counter = itertools.count()
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def loop() -> None:
+        try:
+            while True:
+                with lock:
+                    index = next(counter)
+                if index >= count or errors:
+                    return
+                work(index)
+        except BaseException as error:  # noqa: BLE001 - handed to the main thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=loop, name=f"bench-{n}") for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[0]
+
+
+def burst_callback(url: str, bodies: list[bytes]) -> tuple[float, list[float], list[int]]:
+    """POST every body from CLIENTS threads; (seconds, latencies in s, statuses)."""
+    latencies = [0.0] * len(bodies)
+    statuses = [0] * len(bodies)
+    local = threading.local()
+    clients: list[httpx.Client] = []
+
+    def client() -> httpx.Client:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(timeout=30.0)
+            clients.append(local.client)
+        return local.client  # type: ignore[no-any-return]
+
+    def post(index: int) -> None:
+        started = time.perf_counter()
+        response = client().post(url, headers=ALERT_HEADERS, content=bodies[index])
+        latencies[index] = time.perf_counter() - started
+        statuses[index] = response.status_code
+
+    try:
+        with timed() as elapsed:
+            _in_threads(CLIENTS, post, len(bodies))
+    finally:
+        for each in clients:
+            each.close()
+    return elapsed[0], latencies, statuses
+
+
+def kafka_messages(bodies: list[bytes], topic: str) -> list[Any]:
+    """The Kafka records the callback makes of these alerts (same mapper, same encoding)."""
+    settings = AlertSettings(kafka_bootstrap_servers="unused", alerts_topic=topic)
+    mapper = AlertMapper.from_settings(settings)
+    messages = []
+    for body in bodies:
+        event = mapper.to_event(parse_alert(body))
+        assert event is not None
+        messages.append(to_kafka_binary(event))
+    return messages
+
+
+def burst_raw(bootstrap: str, topic: str, messages: list[Any]) -> float:
+    """The same records from a bare producer with the callback's settings; each of
+    CLIENTS threads waits for its record's delivery report before the next one."""
+    from confluent_kafka import Producer
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "message.timeout.ms": 10_000,
+            "linger.ms": 2,
+        }
+    )
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            producer.poll(0.05)
+
+    poller = threading.Thread(target=poll, name="raw-delivery-reports", daemon=True)
+    poller.start()
+
+    def send(index: int) -> None:
+        message = messages[index]
+        done = threading.Event()
+        outcome: list[Any] = []
+
+        def on_delivery(error: Any, _message: Any) -> None:
+            outcome.append(error)
+            done.set()
+
+        producer.produce(
+            topic,
+            key=message.key,
+            value=message.value,
+            headers=list(message.headers.items()),
+            on_delivery=on_delivery,
+        )
+        check(done.wait(11.0) and outcome[0] is None, f"raw record {index}: {outcome}")
+
+    try:
+        send(len(messages) - 1)  # warm-up: connection, idempotent producer id
+        with timed() as elapsed:
+            _in_threads(CLIENTS, send, len(messages))
+    finally:
+        stop.set()
+        poller.join()
+        producer.flush(10)
+    return elapsed[0]
+
+
+def run(
+    alerts: int = ALERTS, log_dir: Path | None = None, profile_dir: Path | None = None
+) -> dict[str, Any]:
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-burst-"))
+    bodies = alert_bodies(alerts)
+    with EmbeddedBroker(log_path=log_dir / "tansu.log") as broker:
+        bootstrap = broker.bootstrap_servers
+        create_topics(bootstrap, [TOPIC, RAW_TOPIC], partitions=PARTITIONS)
+
+        assert broker._process is not None  # the broker's pid, for its CPU time
+        tansu = broker._process.pid
+        raw_before = topic_size(bootstrap, RAW_TOPIC)
+        messages = kafka_messages(bodies, RAW_TOPIC)
+        raw_before_cpu = (cpu_seconds(os.getpid()), cpu_seconds(tansu))
+        raw_seconds = burst_raw(bootstrap, RAW_TOPIC, messages)
+        raw_cpu = {
+            "producer_process": rounded(cpu_seconds(os.getpid()) - raw_before_cpu[0], 2),
+            "tansu": rounded(cpu_seconds(tansu) - raw_before_cpu[1], 2),
+        }
+        raw_written = topic_size(bootstrap, RAW_TOPIC) - raw_before
+        # The warm-up record is one of the 2,000, sent once more.
+        check(raw_written == alerts + 1, f"raw producer: {raw_written} of {alerts + 1} on topic")
+
+        with FunctionProcess(
+            "alert_callback",
+            env=callback_env(bootstrap, TOPIC),
+            log_path=log_dir / "alert_callback.log",
+        ) as function:
+            warm = httpx.post(
+                function.url, headers=ALERT_HEADERS, content=alert_body(WARM_UP_INDEX)
+            )
+            check(warm.status_code == 200, f"warm-up alert answered {warm.status_code}")
+            before = topic_size(bootstrap, TOPIC)
+            assert function.pid is not None
+            worker = {"burst-callback-worker": children_of(function.pid)[0]}
+            pids = {"callback_worker": worker["burst-callback-worker"], "tansu": tansu}
+            pids["load_generator"] = os.getpid()
+            cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+            with py_spy(worker, profile_dir):
+                seconds, latencies, statuses = burst_callback(function.url, bodies)
+            callback_cpu = {
+                name: rounded(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()
+            }
+        after = topic_size(bootstrap, TOPIC)
+
+        failed = [s for s in statuses if not 200 <= s < 300]
+        check(not failed, f"{len(failed)} of {alerts} alerts not acknowledged: {failed[:5]}")
+        on_topic = after - before
+        check(on_topic == alerts, f"{on_topic} of {alerts} acknowledged alerts on the topic")
+        records = read_topic(bootstrap, TOPIC, expected=alerts + 1, timeout=60)
+        subjects = {
+            r.headers.get("ce_subject", b"").decode()
+            for r in records
+            if r.headers.get("ce_type") == b"historicization-stopped"
+        }
+        wanted = {f"dev-{i}" for i in range(alerts)}
+        check(wanted <= subjects, f"{len(wanted - subjects)} devices' alerts not on the topic")
+        ids = {r.headers.get("ce_id") for r in records}
+        check(len(ids) == alerts + 1, f"{len(ids)} distinct event ids for {alerts + 1} alerts")
+
+    ratio = seconds / raw_seconds
+    result = {
+        "alerts": alerts,
+        "clients": CLIENTS,
+        "workers": 1,
+        "threads": 20,
+        "seconds": rounded(seconds),
+        "alerts_per_second": rounded(alerts / seconds, 1),
+        "p50_ms": rounded(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": rounded(percentile(latencies, 99) * 1000, 2),
+        "max_ms": rounded(max(latencies) * 1000, 2),
+        "acknowledged": alerts - len(failed),
+        "on_topic": on_topic,
+        "lost": alerts - on_topic,
+        "raw_producer_seconds": rounded(raw_seconds),
+        "ratio_to_raw": rounded(ratio),
+        # Where the 2 cores went in each half (CPU seconds, from /proc/<pid>/stat).
+        "cpu_seconds": callback_cpu,
+        "raw_producer_cpu_seconds": raw_cpu,
+        "target": {"lost": 0, "seconds_max": SECONDS_TARGET, "ratio_to_raw_max": RATIO_TARGET},
+    }
+    result["met"] = on_topic == alerts and seconds <= SECONDS_TARGET and ratio <= RATIO_TARGET
+    say(
+        f"burst: {seconds:.2f} s (raw {raw_seconds:.2f} s, ratio {ratio:.2f}), "
+        f"p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms, {on_topic} on topic"
+    )
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--alerts", type=int, default=ALERTS)
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks into this folder")
+    args = parser.parse_args()
+    print(json.dumps(run(args.alerts, profile_dir=args.profile), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

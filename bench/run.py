@@ -1,0 +1,224 @@
+"""Run every benchmark, write ``bench/results.json`` and ``bench/results.md``, print the table.
+
+    .venv/bin/python bench/run.py              # all of them (make bench)
+    .venv/bin/python bench/run.py --only bulk_lifecycle alert_burst
+    .venv/bin/python bench/run.py --profile    # also py-spy bulk and burst into bench/profiles/
+
+Every figure is measured with its limit or baseline in the same run, side by side,
+because absolute times drift on a shared 2-core machine. A benchmark whose
+correctness check fails (a task missing, an alert not on the topic) stops the run
+with an error; a missed performance target does not, it shows in ``targets_met``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import alert_burst
+import bulk_lifecycle
+import cold_start
+import e2e_local
+from _common import BENCH_DIR, PROFILES_DIR, machine, say
+from profile_summary import summarise
+
+RESULTS_JSON = BENCH_DIR / "results.json"
+RESULTS_MD = BENCH_DIR / "results.md"
+NAMES = ("bulk_lifecycle", "alert_burst", "cold_start", "e2e_local")
+
+
+def _bulk(log_dir: Path, profile: bool) -> dict[str, Any]:
+    raw_dir = Path(tempfile.mkdtemp(prefix="bench-pyspy-")) if profile else None
+    result = bulk_lifecycle.run(log_dir=log_dir, profile_dir=raw_dir)
+    if raw_dir is not None:
+        PROFILES_DIR.mkdir(parents=True, exist_ok=True)
+        for stacks in sorted(raw_dir.glob("*.txt")):
+            title = f"py-spy --gil, {stacks.stem}: bulk enable event (S = 10 ms, C = 8)"
+            (PROFILES_DIR / f"{stacks.stem}.txt").write_text(summarise(stacks, 40, title))
+    return result
+
+
+def _burst(log_dir: Path, profile: bool) -> dict[str, Any]:
+    raw_dir = Path(tempfile.mkdtemp(prefix="bench-pyspy-")) if profile else None
+    result = alert_burst.run(log_dir=log_dir, profile_dir=raw_dir)
+    if raw_dir is not None:
+        PROFILES_DIR.mkdir(parents=True, exist_ok=True)
+        for stacks in sorted(raw_dir.glob("*.txt")):
+            title = f"py-spy --gil, {stacks.stem}: 2,000 alerts from 16 clients"
+            (PROFILES_DIR / f"{stacks.stem}.txt").write_text(summarise(stacks, 40, title))
+    return result
+
+
+def _targets(results: dict[str, Any]) -> dict[str, bool]:
+    met: dict[str, bool] = {}
+    if "bulk_lifecycle" in results:
+        bulk = results["bulk_lifecycle_setup"]
+        met["bulk_lifecycle_ratio_to_limit"] = bool(bulk["met"])
+        met["bulk_lifecycle_linear"] = bool(bulk["linear"])
+    if "alert_burst" in results:
+        burst = results["alert_burst"]
+        met["alert_burst_lost"] = burst["lost"] == 0
+        met["alert_burst_seconds"] = burst["seconds"] <= burst["target"]["seconds_max"]
+        met["alert_burst_ratio_to_raw"] = (
+            burst["ratio_to_raw"] <= burst["target"]["ratio_to_raw_max"]
+        )
+    if "cold_start" in results:
+        cold = results["cold_start"]
+        limit = cold["target"]["first_response_s_max"]
+        met["cold_start_first_response"] = all(
+            t["first_response_s"] <= limit
+            for name, t in cold["targets"].items()
+            if name in cold_start.FIVE
+        )
+        met["cold_start_worker_rss"] = cold["worker_rss_mb"] <= cold["target"]["worker_rss_mb_max"]
+    met["all"] = all(met.values())
+    return met
+
+
+def markdown(results: dict[str, Any]) -> str:
+    box = results["machine"]
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Run {results['finished_at']} in {results['duration_s']} s on {box['cpu_model']}, "
+        f"{box['cores']} cores, Python {box['python']} (load average at start "
+        f"{', '.join(str(x) for x in box['load_average_at_start'])}).",
+        "",
+    ]
+    if "bulk_lifecycle" in results:
+        setup = results["bulk_lifecycle_setup"]
+        lines += [
+            f"## Bulk lifecycle (enable, S = {setup['service_time_s'] * 1000:g} ms, "
+            f"C = {setup['concurrency']}, BULK_CONCURRENCY = {setup['bulk_concurrency']})",
+            "",
+            "| devices | seconds | Kapacitor calls | limit (s) | ratio to limit "
+            "| ms per device | floor (s) | floor / limit | ratio to floor |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {e['devices']:,} | {e['seconds']:.2f} | {e['calls']:,} | "
+            f"{e['limit_seconds']:.2f} | {e['ratio_to_limit']:.3f} | {e['ms_per_device']:.3f} | "
+            f"{e['floor_seconds']:.2f} | {e['floor_ratio_to_limit']:.3f} | "
+            f"{e['ratio_to_floor']:.3f} |"
+            for e in results["bulk_lifecycle"]
+        ]
+        lines += [
+            "",
+            f"Target: ratio <= {setup['target']['ratio_to_limit_max']} at every N; "
+            f"ms per device spread (max/min) {setup['ms_per_device_spread']}.",
+            "",
+        ]
+    if "alert_burst" in results:
+        b = results["alert_burst"]
+        lines += [
+            f"## Alert burst ({b['alerts']:,} alerts, {b['clients']} clients, "
+            f"{b['workers']} worker x {b['threads']} threads)",
+            "",
+            "| seconds | alerts/s | p50 ms | p99 ms | on topic | lost "
+            "| raw producer s | ratio to raw |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"| {b['seconds']:.2f} | {b['alerts_per_second']:,.0f} | {b['p50_ms']:.1f} | "
+            f"{b['p99_ms']:.1f} | {b['on_topic']:,} | {b['lost']} | "
+            f"{b['raw_producer_seconds']:.2f} | {b['ratio_to_raw']:.2f} |",
+            "",
+            f"Targets: 0 lost, <= {b['target']['seconds_max']} s, "
+            f"ratio <= {b['target']['ratio_to_raw_max']}.",
+            "",
+        ]
+    if "cold_start" in results:
+        c = results["cold_start"]
+        lines += [
+            f"## Cold start (median of {c['launches_per_target']} launches)",
+            "",
+            "| target | launch to listening (s) | launch to first 2xx (s) | worst (s) |",
+            "|---|---:|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {t['listening_s']:.3f} | {t['first_response_s']:.3f} | {t['max_s']:.3f} |"
+            for name, t in c["targets"].items()
+        ]
+        memory = c["worker_memory_by_target"]
+        lines += [
+            "",
+            f"create_app in a fresh interpreter: {c['import_ms']} ms (enable_alert), "
+            f"{c['import_ms_by_target']['alert_callback']} ms (alert_callback).",
+            "",
+            f"Worker RSS after {c['requests_before_rss']:,} requests: "
+            + ", ".join(
+                f"{name} {m['rss_mb']} MB (PSS {m['pss_mb']} MB)" for name, m in memory.items()
+            )
+            + ".",
+            "",
+            f"Targets: first 2xx <= {c['target']['first_response_s_max']} s, "
+            f"worker RSS <= {c['target']['worker_rss_mb_max']} MB.",
+            "",
+        ]
+    if "e2e_local" in results:
+        e = results["e2e_local"]
+        lines += [
+            f"## Local end-to-end latency ({e['records']} records, one at a time)",
+            "",
+            "| p50 ms | p90 ms | p99 ms | max ms |",
+            "|---:|---:|---:|---:|",
+            f"| {e['p50_ms']:.1f} | {e['p90_ms']:.1f} | {e['p99_ms']:.1f} | {e['max_ms']:.1f} |",
+            "",
+        ]
+    lines += ["## Targets met", ""]
+    lines += [f"- {name}: {'yes' if ok else 'NO'}" for name, ok in results["targets_met"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES))
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the bulk and burst runs into bench/profiles/ (slows them: not for figures)",
+    )
+    parser.add_argument("--logs", type=Path, help="keep the processes' logs here")
+    args = parser.parse_args()
+    log_dir: Path = args.logs or Path(tempfile.mkdtemp(prefix="bench-logs-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    say(f"logs in {log_dir}")
+
+    started = time.monotonic()
+    results: dict[str, Any] = {"machine": machine()}
+    runners: dict[str, Callable[[], dict[str, Any]]] = {
+        "bulk_lifecycle": lambda: _bulk(log_dir, args.profile),
+        "alert_burst": lambda: _burst(log_dir, args.profile),
+        "cold_start": lambda: cold_start.run(log_dir=log_dir),
+        "e2e_local": lambda: e2e_local.run(log_dir=log_dir),
+    }
+    for name in NAMES:
+        if name not in args.only:
+            continue
+        say(f"running {name}")
+        outcome = runners[name]()
+        if name == "bulk_lifecycle":
+            results["bulk_lifecycle"] = outcome.pop("entries")
+            results["bulk_lifecycle_setup"] = outcome
+        else:
+            results[name] = outcome
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    results["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    results["targets_met"] = _targets(results)
+
+    RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
+    table = markdown(results)
+    RESULTS_MD.write_text(table)
+    print(table)
+    say(f"wrote {RESULTS_JSON.relative_to(BENCH_DIR.parent)} and {RESULTS_MD.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
