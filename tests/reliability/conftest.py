@@ -7,11 +7,12 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import functions_framework
 import httpx
 import pytest
+from confluent_kafka import Producer
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from werkzeug.test import TestResponse
@@ -27,7 +28,11 @@ from deadman_local.kapacitor_emulator import (
     RunningEmulator,
     serve,
 )
+from deadman_local.stack import LocalStack
 from tests.support.receiver import ScriptedReceiver, serve_scripted
+
+if TYPE_CHECKING:
+    from tests.reliability.loop import Loop
 
 pytest.register_assert_rewrite("tests.reliability.loop", "tests.reliability.strategies")
 
@@ -174,3 +179,24 @@ def check_error_body(response: TestResponse) -> dict[str, Any]:
     assert isinstance(body.get("message"), str)
     assert body["message"]
     return body
+
+
+@pytest.fixture(scope="module")
+def producer(stack: LocalStack) -> Iterator[Producer]:
+    """A producer on the module's stack (each stack module defines ``stack``)."""
+    assert stack.state is not None
+    producer = Producer({"bootstrap.servers": stack.state.bootstrap_servers})
+    yield producer
+    producer.flush(10)
+
+
+@pytest.fixture
+def loop(stack: LocalStack, producer: Producer) -> Iterator[Loop]:
+    """The module's stack, with every injected fault undone after each test."""
+    from tests.reliability.loop import Loop  # loop.py imports this module
+
+    loop = Loop(stack, producer)
+    yield loop
+    loop.emulator.clear_faults()
+    loop.emulator.set_capacity(0.0, None)
+    loop.listener.resume_listening()

@@ -21,7 +21,6 @@ import signal
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Producer
 
 from deadman_local.stack import LocalStack
 from tests.reliability.conftest import LIFECYCLE_TARGETS
@@ -43,23 +42,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         function_env={"KAPACITOR_TIMEOUT_SECONDS": str(KAPACITOR_TIMEOUT)},
     ) as local:
         yield local
-
-
-@pytest.fixture(scope="module")
-def producer(stack: LocalStack) -> Iterator[Producer]:
-    assert stack.state is not None
-    producer = Producer({"bootstrap.servers": stack.state.bootstrap_servers})
-    yield producer
-    producer.flush(10)
-
-
-@pytest.fixture
-def loop(stack: LocalStack, producer: Producer) -> Iterator[Loop]:
-    loop = Loop(stack, producer)
-    yield loop
-    loop.emulator.clear_faults()
-    loop.emulator.set_capacity(0.0, None)
-    loop.listener.resume_listening()
 
 
 Phases = tuple[list[Event], list[Event], list[Event], dict[str, list[str]]]

@@ -26,7 +26,6 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import Producer
 
 from deadman.cli import main as deadmanctl
 from deadman_local.kapacitor_emulator import Fault
@@ -44,22 +43,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # of them (and reach the dead letters) quickly.
     with running_stack(tmp_path_factory, "ordering", delivery_override={"retry": RETRIES}) as s:
         yield s
-
-
-@pytest.fixture(scope="module")
-def producer(stack: LocalStack) -> Iterator[Producer]:
-    assert stack.state is not None
-    producer = Producer({"bootstrap.servers": stack.state.bootstrap_servers})
-    yield producer
-    producer.flush(10)
-
-
-@pytest.fixture
-def loop(stack: LocalStack, producer: Producer) -> Iterator[Loop]:
-    loop = Loop(stack, producer)
-    yield loop
-    loop.emulator.clear_faults()
-    loop.listener.resume_listening()
 
 
 def devices(tag: str, count: int) -> list[str]:
