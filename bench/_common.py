@@ -28,6 +28,7 @@ from typing import IO, Any
 
 import httpx
 
+from deadman_local._net import stop_process_group
 from deadman_local.kafka_source import KafkaRecord, SourceConfig, event_from_record, http_request
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -203,13 +204,7 @@ class EmulatorProcess:
 
     def stop(self) -> None:
         if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, signal.SIGTERM)
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+            stop_process_group(self._process, timeout=10)
             if self._process.stderr is not None:
                 self._process.stderr.close()
             self._process = None

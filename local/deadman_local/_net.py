@@ -1,13 +1,15 @@
-"""Loopback helpers shared by the processes the local tools start."""
+"""Loopback and process helpers shared by the processes the local tools start."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import time
 
-__all__ = ["free_port", "wait_until_listening"]
+__all__ = ["free_port", "stop_process_group", "wait_until_listening"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -28,3 +30,18 @@ def wait_until_listening(
             return
         time.sleep(0.02)
     raise TimeoutError(f"{name} did not listen on {host}:{port} in {timeout} s")
+
+
+def stop_process_group(
+    process: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0
+) -> int:
+    """Signal a process started with ``start_new_session`` and all its children
+    (gunicorn's master and workers), then SIGKILL them if they outlive ``timeout``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, sig)
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        return process.wait()

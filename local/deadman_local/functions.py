@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from ._net import free_port, wait_until_listening
+from ._net import free_port, stop_process_group, wait_until_listening
 
 __all__ = ["FUNCTIONS_SOURCE", "FunctionProcess"]
 
@@ -86,14 +85,7 @@ class FunctionProcess:
         """Stop the whole process group (gunicorn master and workers)."""
         code = None
         if self._process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._process.pid, sig)
-            try:
-                code = self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                code = self._process.wait()
+            code = stop_process_group(self._process, sig)
             self._process = None
         if self._log is not None:
             self._log.close()
