@@ -17,11 +17,12 @@ from typing import Any
 from ._audit import AuditReport, Drift, compare, fix_drifts, list_tasks
 from ._audit_read import DesiredState
 from ._config import AuditSettings, load_settings
-from ._dlq import read_records
+from ._dlq import decode_record
 from ._exceptions import DeadmanError
 from ._kapacitor import KapacitorClient
 from ._logging import JsonFormatter, get_logger
 from ._service import LifecycleService
+from ._topics import read_records
 
 __all__ = ["add_audit_command", "run_audit"]
 
@@ -89,7 +90,7 @@ def run_audit(
         state.truncated = read_records(
             bootstrap_servers,
             topics,
-            state.add,
+            lambda raw: state.add(decode_record(*raw)),
             timeout=timeout,
             config=settings.kafka_consumer_config,
         )

@@ -32,13 +32,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import DeadmanError, TopicReadError
+from ._exceptions import DeadmanError
+from ._topics import read_records
 
 __all__ = [
     "DEFAULT_DLQ_TOPIC",
@@ -51,7 +50,6 @@ __all__ = [
     "decode_record",
     "parse_offsets",
     "read_dead_letters",
-    "read_records",
     "select",
 ]
 
@@ -185,90 +183,10 @@ def read_dead_letters(
 ) -> list[DeadLetter]:
     """Every record of the dead-letter topic, in partition and offset order."""
     letters: list[DeadLetter] = []
-    read_records(bootstrap_servers, [topic], letters.append, timeout=timeout)
-    return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
-
-
-def read_records(
-    bootstrap_servers: str,
-    topics: Sequence[str],
-    on_record: Callable[[DeadLetter], None],
-    *,
-    timeout: float = 30.0,
-    config: Mapping[str, str] | None = None,
-) -> list[str]:
-    """Hand every record of ``topics`` to ``on_record``; return the truncated partitions.
-
-    Each partition is read from its start to its end, where "end" is librdkafka's
-    partition EOF (the high watermark the fetch reports when the reader catches
-    up; a watermark asked for up front can lag behind the records). Partitions are
-    assigned directly: no group joins, nothing is committed, no offset moves. A
-    partition whose low watermark is above 0 lost its oldest records to retention
-    ("topic:partition" in the result). ``timeout`` bounds the whole read.
-    """
-    from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
-
-    consumer = Consumer(
-        {
-            **(config or {}),
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"deadmanctl-{os.getpid()}-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
+    read_records(
+        bootstrap_servers, [topic], lambda raw: letters.append(decode_record(*raw)), timeout=timeout
     )
-    truncated: list[str] = []
-    try:
-        pending: set[tuple[str, int]] = set()
-        starts = []
-        for topic in topics:
-            described = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
-            if described is None or described.error is not None or not described.partitions:
-                why = described.error if described is not None else "no metadata"
-                raise TopicReadError(f"topic {topic} is not readable on {bootstrap_servers}: {why}")
-            for number in sorted(described.partitions):
-                low, _ = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout)
-                if low > 0:
-                    truncated.append(f"{topic}:{number}")
-                pending.add((topic, number))
-                starts.append(TopicPartition(topic, number, low))
-        consumer.assign(starts)
-        deadline = time.monotonic() + timeout
-        last_error = ""
-        while pending and time.monotonic() < deadline:
-            message = consumer.poll(0.2)
-            if message is None:
-                continue
-            where = (str(message.topic()), int(message.partition() or 0))
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    pending.discard(where)  # caught up with the end of the partition
-                else:
-                    last_error = str(error)
-                continue
-            if where not in pending:
-                continue  # written after that partition was read to its end
-            on_record(
-                decode_record(
-                    where[0],
-                    where[1],
-                    int(message.offset() or 0),
-                    _bytes(message.key()),
-                    _bytes(message.value()),
-                    [(str(name), _bytes(raw)) for name, raw in _pairs(message.headers())],
-                )
-            )
-        if pending:
-            unread = ", ".join(f"{topic}:{number}" for topic, number in sorted(pending))
-            raise TopicReadError(
-                f"timed out reading partitions {unread}" + (f": {last_error}" if last_error else "")
-            )
-    except KafkaException as error:
-        raise TopicReadError(f"cannot read the topics on {bootstrap_servers}: {error}") from error
-    finally:
-        consumer.close()
-    return truncated
+    return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
 
 
 def parse_offsets(text: str) -> list[tuple[int | None, int]]:
@@ -306,16 +224,6 @@ def select(
             continue
         chosen.append(letter)
     return chosen
-
-
-def _bytes(value: str | bytes | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
-
-
-def _pairs(headers: object) -> list[tuple[str, str | bytes | None]]:
-    if isinstance(headers, dict):
-        return list(headers.items())
-    return list(headers) if isinstance(headers, list) else []
 
 
 def _compact(item: object) -> bytes:
