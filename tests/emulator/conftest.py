@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -16,6 +17,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator, serve
+from tests.support.tasks import task_body
 
 # <repo root>/../shared holds the contract and the captures from a real Kapacitor.
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -65,24 +67,6 @@ def load_shared_json(name: str) -> Any:
     return json.loads(require_shared(CAPTURES / name).read_text(encoding="utf-8"))
 
 
-def task_body(task_id: str, device: str, status: str = "enabled", **extra: Any) -> dict[str, Any]:
-    """A create body like the project's: template vars plus dbrps."""
-    body: dict[str, Any] = {
-        "id": task_id,
-        "template-id": TEMPLATE_ID,
-        "status": status,
-        "dbrps": [{"db": "iot", "rp": "autogen"}],
-        "vars": {
-            "name": {"type": "string", "value": task_id},
-            "measurement": {"type": "string", "value": device},
-            "db": {"type": "string", "value": "iot"},
-            "rp": {"type": "string", "value": "autogen"},
-        },
-    }
-    body.update(extra)
-    return body
-
-
 @pytest.fixture(scope="session")
 def shared_json() -> Callable[[str], Any]:
     """Load a JSON file of the shared captures (skip, or fail under CI, if missing)."""
@@ -96,7 +80,7 @@ def deadman_script() -> str:
 
 @pytest.fixture
 def make_task_body() -> Callable[..., dict[str, Any]]:
-    return task_body
+    return functools.partial(task_body, template_id=TEMPLATE_ID)
 
 
 @pytest.fixture(scope="module")

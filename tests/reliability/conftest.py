@@ -30,6 +30,7 @@ from deadman_local.kapacitor_emulator import (
 )
 from deadman_local.stack import LocalStack
 from tests.support.receiver import ScriptedReceiver, serve_scripted
+from tests.support.tasks import task_body
 
 if TYPE_CHECKING:
     from tests.reliability.loop import Loop
@@ -66,19 +67,7 @@ def create_task(emulator: KapacitorEmulator, device: str, status: str = "enabled
     """Create a device's task straight through the emulator's API."""
     assert emulator.listener is not None
     url = f"{emulator.listener.url}/kapacitor/v1/tasks"  # type: ignore[attr-defined]
-    task_id = device + SUFFIX
-    body = {
-        "id": task_id,
-        "template-id": TEMPLATE_ID,
-        "dbrps": [{"db": "iot", "rp": "autogen"}],
-        "vars": {
-            "name": {"type": "string", "value": task_id},
-            "measurement": {"type": "string", "value": device},
-            "db": {"type": "string", "value": "iot"},
-            "rp": {"type": "string", "value": "autogen"},
-        },
-        "status": status,
-    }
+    body = task_body(device + SUFFIX, device, status)
     response = httpx.post(url, json=body, timeout=10)
     assert response.status_code == 200, response.text
 
