@@ -17,7 +17,7 @@ from werkzeug.wrappers import Request, Response
 from ._errors import ApiError
 from ._gojson import JSONValue, marshal
 from ._http import empty_response, error_response, json_response, raw_response
-from ._listing import page, parse_list_query, parse_view_params
+from ._listing import ListQuery, page, parse_list_query, parse_view_params
 from ._model import ENABLED
 from ._render import task_json, task_list_item, template_json, template_list_item
 from ._request import InvalidJSON, decode_task_request, decode_template_request
@@ -51,17 +51,22 @@ def _ok(ctx: ApiContext, payload: JSONValue) -> Response:
     return json_response(200, payload, ctx.version)
 
 
-def _list_tasks(ctx: ApiContext, request: Request) -> Response:
+def _list_query(request: Request, *, with_dot_view: bool) -> ListQuery:
+    """The list parameters of tasks and templates (templates have no dot-view)."""
     args = request.args
-    query = parse_list_query(
+    return parse_list_query(
         args.get("pattern"),
         args.getlist("fields"),
         args.get("offset"),
         args.get("limit"),
         args.get("script-format"),
-        args.get("dot-view"),
-        with_dot_view=True,
+        args.get("dot-view") if with_dot_view else None,
+        with_dot_view=with_dot_view,
     )
+
+
+def _list_tasks(ctx: ApiContext, request: Request) -> Response:
+    query = _list_query(request, with_dot_view=True)
     with ctx.store.lock:
         ids = page(ctx.store.task_ids(), query.pattern, query.offset, query.limit)
         tasks = [ctx.store.tasks[task_id] for task_id in ids]
@@ -70,16 +75,7 @@ def _list_tasks(ctx: ApiContext, request: Request) -> Response:
 
 
 def _list_templates(ctx: ApiContext, request: Request) -> Response:
-    args = request.args
-    query = parse_list_query(
-        args.get("pattern"),
-        args.getlist("fields"),
-        args.get("offset"),
-        args.get("limit"),
-        args.get("script-format"),
-        None,
-        with_dot_view=False,
-    )
+    query = _list_query(request, with_dot_view=False)
     with ctx.store.lock:
         ids = page(ctx.store.template_ids(), query.pattern, query.offset, query.limit)
         templates = [ctx.store.templates[template_id] for template_id in ids]
