@@ -40,11 +40,24 @@ def inner_event(
     time: str = "2026-11-21T17:45:01.123Z",
     event_id: str = "8f5e1c0a-0000-4000-8000-000000000001",
     eventtype: str | None = None,
+    binlog: tuple[str, int, int] | None = None,
 ) -> dict[str, Any]:
-    """The structured CloudEvent Debezium writes for an outbox row."""
+    """The structured CloudEvent Debezium writes for an outbox row.
+
+    ``binlog`` (file, position, row) adds the extensions Debezium's MySQL source
+    gives, typed as Debezium writes them: int64 as strings, int32 as numbers.
+    """
     data: dict[str, Any] = {"devicescode": devices if devices is not None else ["dev-1"]}
     if eventtype is not None:
         data["eventtype"] = eventtype
+    position: dict[str, Any] = {}
+    if binlog is not None:
+        position = {
+            "iodebeziumserverid": "1",
+            "iodebeziumfile": binlog[0],
+            "iodebeziumpos": str(binlog[1]),
+            "iodebeziumrow": binlog[2],
+        }
     return {
         "specversion": "1.0",
         "id": event_id,
@@ -54,6 +67,7 @@ def inner_event(
         "datacontenttype": "application/json",
         "iodebeziumop": "c",
         "iodebeziumtable": "outbox",
+        **position,
         "data": data,
     }
 

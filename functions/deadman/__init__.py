@@ -12,19 +12,29 @@ from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
 from ._exceptions import *  # noqa: F403 - the hierarchy is part of the public surface
 from ._exceptions import __all__ as _exception_names
 from ._kapacitor import KapacitorClient, Task
-from ._lifecycle import EVENT_ID_VAR, EVENT_TIME_VAR, DeviceOutcome, Result, TaskRules
+from ._lifecycle import DeviceOutcome, Result, TaskRules
+from ._ordering import (
+    EVENT_ID_VAR,
+    EVENT_POSITION_VAR,
+    EVENT_TIME_VAR,
+    BinlogPosition,
+    EventStamp,
+)
 from ._service import LifecycleService
 from ._sinks import AlertSink, HttpSink, KafkaSink
 
 __all__ = [
     "EVENT_ID_VAR",
+    "EVENT_POSITION_VAR",
     "EVENT_TIME_VAR",
     "Action",
     "AlertCallback",
     "AlertMapper",
     "AlertSettings",
     "AlertSink",
+    "BinlogPosition",
     "DeviceOutcome",
+    "EventStamp",
     "EventTypes",
     "HttpSink",
     "KafkaSink",

@@ -22,14 +22,14 @@ import enum
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
 from ._audit_read import DesiredState, NewestEvent
-from ._events import Action, parse_time
+from ._events import Action
 from ._exceptions import DeadmanError
 from ._kapacitor import KapacitorClient
-from ._lifecycle import EVENT_TIME_VAR, Result, TaskRules
+from ._lifecycle import Result, TaskRules
+from ._ordering import EventStamp
 
 __all__ = ["AuditReport", "Drift", "DriftKind", "FixResult", "compare", "fix_drifts", "list_tasks"]
 
@@ -57,7 +57,7 @@ class ActualTask:
     device: str
     status: str
     executing: bool
-    recorded_time: datetime | None
+    recorded: EventStamp | None
 
     @property
     def state(self) -> str:
@@ -80,14 +80,14 @@ class Drift:
     desired: str
     actual: str
     event: NewestEvent | None
-    recorded_time: datetime | None = None
+    recorded: EventStamp | None = None
     fix: Fix | None = None
 
     @property
     def newer_than_topic(self) -> bool:
         """The task records a newer event than the topics hold: the rules leave it."""
-        recorded, event = self.recorded_time, self.event
-        return event is not None and recorded is not None and recorded > event.time
+        recorded, event = self.recorded, self.event
+        return event is not None and recorded is not None and recorded.newer_than(event.stamp)
 
     @property
     def remaining(self) -> bool:
@@ -97,17 +97,20 @@ class Drift:
         return self.fix is None or self.fix.result in (FixResult.KEPT, FixResult.FAILED)
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "kind": self.kind.value,
             "device": self.device,
             "task_id": self.task_id,
             "desired": self.desired,
             "actual": self.actual,
             "event": self.event.as_json() if self.event else None,
-            "recorded_event_time": _iso(self.recorded_time),
+            "recorded_event_time": _iso(self.recorded),
             "newer_than_topic": self.newer_than_topic,
             "fix": {"result": self.fix.result, "detail": self.fix.detail} if self.fix else None,
         }
+        if self.recorded is not None and self.recorded.position is not None:
+            found["recorded_event_position"] = str(self.recorded.position)
+        return found
 
 
 @dataclass
@@ -188,7 +191,7 @@ def list_tasks(
             device=device,
             status=str(item.get("status", "")),
             executing=bool(item.get("executing", False)),
-            recorded_time=_recorded_time(variables.get(EVENT_TIME_VAR)),
+            recorded=EventStamp.recorded(variables),
         )
     return found
 
@@ -210,7 +213,7 @@ def compare(
     for device in sorted(set(state.newest) | set(actual)):
         event, task = state.newest.get(device), actual.get(device)
         task_id = task.id if task else device + state.suffix
-        recorded = task.recorded_time if task else None
+        recorded = task.recorded if task else None
         if event is None:
             assert task is not None
             if state.history_complete:
@@ -265,7 +268,7 @@ def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orph
         except DeadmanError as error:
             return Fix(FixResult.FAILED, error.message)
         return Fix(FixResult.FIXED, "deleted (no event; --delete-orphans)")
-    outcome = rules.apply(drift.device, event.action, event.time, event.event_id)
+    outcome = rules.apply(drift.device, event.action, event.stamp, event.event_id)
     if outcome.result is Result.STALE:
         return Fix(FixResult.LEFT_ALONE, f"newer than the topic: left alone ({outcome.detail})")
     if outcome.result is Result.FAILED:
@@ -273,15 +276,5 @@ def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orph
     return Fix(FixResult.FIXED, f"applied {event.action.value} ({outcome.detail})")
 
 
-def _recorded_time(var: Any) -> datetime | None:
-    value = var.get("value") if isinstance(var, dict) else None
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+def _iso(stamp: EventStamp | None) -> str | None:
+    return None if stamp is None else stamp.time.isoformat().replace("+00:00", "Z")

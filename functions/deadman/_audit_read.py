@@ -11,8 +11,9 @@ Each record is read as the KafkaSource would deliver it (``decode_record`` of
 Debezium writes) is wrapped like the source wraps it, a binary (``ce_*``
 headers) or structured (``content-type: application/cloudevents+json``) record
 is the event itself; then ``parse_lifecycle_event`` reads it exactly like the
-functions do. Per device the newest event wins: latest ``time``, ties broken by
-the order of the topics given, then partition, then offset.
+functions do. Per device the newest event wins by the functions' own order
+(``EventStamp``: time, then binlog position); events that order leaves equal
+are broken by the order of the topics given, then partition, then offset.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ._dlq import DeadLetter
 from ._events import KAFKA_WRAPPER_TYPE, Action, EventTypes, check_device_code
 from ._events import parse_lifecycle_event as _parse
 from ._exceptions import DeadmanError, EventError
+from ._ordering import EventStamp
 
 __all__ = [
     "SAMPLE_LIMIT",
@@ -49,14 +51,25 @@ class NewestEvent:
 
     action: Action
     event_id: str
-    time: datetime
+    stamp: EventStamp
     topic: str
     partition: int
     offset: int
-    order: tuple[datetime, int, int, int]
+    # Where the record was read (topic index, partition, offset): the last word
+    # when two events' stamps say neither is newer.
+    read_order: tuple[int, int, int]
+
+    @property
+    def time(self) -> datetime:
+        return self.stamp.time
+
+    def newer_than(self, other: NewestEvent) -> bool:
+        if self.stamp.newer_than(other.stamp):
+            return True
+        return not other.stamp.newer_than(self.stamp) and self.read_order > other.read_order
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        found = {
             "id": self.event_id,
             "time": self.time.isoformat().replace("+00:00", "Z"),
             "action": self.action.value,
@@ -64,6 +77,9 @@ class NewestEvent:
             "partition": self.partition,
             "offset": self.offset,
         }
+        if self.stamp.position is not None:
+            found["binlog_position"] = str(self.stamp.position)
+        return found
 
 
 @dataclass(frozen=True)
@@ -128,7 +144,7 @@ class DesiredState:
             self.ignored += 1  # the functions answer 200 and change nothing
             return
         self.events += 1
-        order = (event.time, self.topics.index(record.topic), record.partition, record.offset)
+        read_order = (self.topics.index(record.topic), record.partition, record.offset)
         for device in event.devices:
             try:
                 check_device_code(device, self.max_code_length, self.suffix)
@@ -145,17 +161,18 @@ class DesiredState:
                     )
                 )
                 continue
+            candidate = NewestEvent(
+                event.action,
+                event.id,
+                event.stamp,
+                record.topic,
+                record.partition,
+                record.offset,
+                read_order,
+            )
             known = self.newest.get(device)
-            if known is None or order > known.order:
-                self.newest[device] = NewestEvent(
-                    event.action,
-                    event.id,
-                    event.time,
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    order,
-                )
+            if known is None or candidate.newer_than(known):
+                self.newest[device] = candidate
 
     def _keep(self, problem: Problem) -> None:
         if len(self.problems) < SAMPLE_LIMIT:

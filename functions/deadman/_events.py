@@ -19,10 +19,11 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ._exceptions import InvalidDeviceCodeError, MalformedEventError, TooManyDevicesError
+from ._ordering import BinlogPosition, EventStamp, parse_time
 
 __all__ = [
     "KAFKA_WRAPPER_TYPE",
@@ -32,7 +33,6 @@ __all__ = [
     "LifecycleEvent",
     "check_device_code",
     "parse_lifecycle_event",
-    "parse_time",
 ]
 
 KAFKA_WRAPPER_TYPE = "dev.knative.kafka.event"
@@ -88,7 +88,11 @@ class Delivery:
 
 @dataclass(frozen=True)
 class LifecycleEvent:
-    """The inner (Debezium) event, reduced to what the lifecycle rules need."""
+    """The inner (Debezium) event, reduced to what the lifecycle rules need.
+
+    ``id`` is for logs only: Debezium's ``id:generate`` ids are shared by the rows
+    of one multi-row INSERT, so nothing relies on them being unique.
+    """
 
     id: str
     type: str
@@ -97,14 +101,22 @@ class LifecycleEvent:
     action: Action | None
     devices: tuple[str, ...]
     delivery: Delivery
+    position: BinlogPosition | None = None
 
+    @property
+    def stamp(self) -> EventStamp:
+        return EventStamp(self.time, self.position)
 
-def parse_time(text: str) -> datetime:
-    """An RFC 3339 timestamp as an aware UTC datetime."""
-    value = datetime.fromisoformat(text.replace("z", "Z"))
-    if value.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset")
-    return value.astimezone(UTC)
+    def log_fields(self) -> dict[str, Any]:
+        fields = {
+            **self.delivery.log_fields(),
+            "event_id": self.id,
+            "event_type": self.type,
+            "event_time": self.time.isoformat(),
+        }
+        if self.position is not None:
+            fields["binlog_position"] = str(self.position)
+        return fields
 
 
 def check_device_code(code: str, max_length: int, suffix: str) -> str:
@@ -166,6 +178,11 @@ def parse_lifecycle_event(
     payload = _decode_json(inner_data, "data")
     if not isinstance(payload, dict):
         raise MalformedEventError("the event data is not a JSON object")
+    if set(payload) == {"schema", "payload"}:
+        raise MalformedEventError(
+            "the event data is Kafka Connect's {schema, payload} envelope: set"
+            " value.converter.json.schemas.enable=false on the Debezium connector"
+        )
 
     action = types.action_of(event_type) or _legacy_action(payload)
     time_text = inner_attributes.get("time")
@@ -188,6 +205,7 @@ def parse_lifecycle_event(
         action=action,
         devices=devices,
         delivery=delivery,
+        position=BinlogPosition.from_extensions(inner_attributes),
     )
 
 

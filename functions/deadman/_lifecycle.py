@@ -7,10 +7,17 @@
 | disabled | status disabled               | nothing to do                |
 | deleted  | delete it                     | nothing to do                |
 
-Order safety: every write records the inner event's ``time`` (and id) in task
-vars that the script does not declare; Kapacitor stores them. An event older than
-the recorded one is acknowledged and changes nothing, so retries, dead-letter
+Order safety: every write records the inner event's stamp (its ``time`` and,
+from Debezium, its binlog position; see ``_ordering``) and its id in task vars
+that the script does not declare; Kapacitor stores them. An event older than the
+recorded one is acknowledged and changes nothing, so retries, dead-letter
 replays and several sources may deliver late and out of order.
+
+A task is stopped or started only when its state needs it: a status change, a
+change of a var the script uses (PATCH does not reload a running task), or an
+enabled task that is not running. Recording a newer stamp is a PATCH of vars
+alone, which a running task ignores: stopping tasks while others start is what
+wedges Kapacitor (kapacitor#1829), so no stop is ever spent on bookkeeping.
 """
 
 from __future__ import annotations
@@ -18,23 +25,17 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from ._events import Action, check_device_code, parse_time
+from ._events import Action, check_device_code
 from ._exceptions import DeadmanError, KapacitorUnavailableError
 from ._kapacitor import KapacitorClient, Task, TaskAlreadyExistsError, TaskMissingError
+from ._ordering import EVENT_ID_VAR, EventStamp
 
-__all__ = [
-    "EVENT_ID_VAR",
-    "EVENT_TIME_VAR",
-    "DeviceOutcome",
-    "Result",
-    "TaskRules",
-]
+__all__ = ["BOOKKEEPING_PREFIX", "DeviceOutcome", "Result", "TaskRules"]
 
-EVENT_TIME_VAR = "deadman_event_time"
-EVENT_ID_VAR = "deadman_event_id"
+# Vars under this prefix record what was applied; no script uses them.
+BOOKKEEPING_PREFIX = "deadman_"
 
 
 class Result(enum.StrEnum):
@@ -69,15 +70,13 @@ class TaskRules:
     extra_vars: Mapping[str, Mapping[str, Any]]
     max_code_length: int
 
-    def apply(
-        self, device: str, action: Action, event_time: datetime, event_id: str
-    ) -> DeviceOutcome:
+    def apply(self, device: str, action: Action, stamp: EventStamp, event_id: str) -> DeviceOutcome:
         """Apply ``action``; permanent and transient errors come back as FAILED."""
         task_id = device + self.suffix
         try:
             check_device_code(device, self.max_code_length, self.suffix)
             step = _STEPS[action]
-            result, detail = step(self, task_id, device, action, event_time, event_id)
+            result, detail = step(self, task_id, device, action, stamp, event_id)
         except DeadmanError as error:
             return DeviceOutcome(device, task_id, action, Result.FAILED, error.message, error)
         return DeviceOutcome(device, task_id, action, result, detail)
@@ -85,53 +84,54 @@ class TaskRules:
     # One function per action; each returns (result, detail).
 
     def _ensure_status(
-        self, task_id: str, device: str, action: Action, time: datetime, event_id: str
+        self, task_id: str, device: str, action: Action, stamp: EventStamp, event_id: str
     ) -> tuple[Result, str]:
         wanted = "enabled" if action is Action.ENABLE else self.create_status
         task = self.client.get_task(task_id)
         if task is None:
             try:
-                self.client.create_task(self._create_body(task_id, device, wanted, time, event_id))
+                self.client.create_task(self._create_body(task_id, device, wanted, stamp, event_id))
                 return Result.APPLIED, f"created {wanted}"
             except TaskAlreadyExistsError:
                 # A concurrent delivery created it between our GET and POST.
                 task = self.client.get_task(task_id)
                 if task is None:
                     raise
-        return self._converge(task, device, wanted, time, event_id)
+        return self._converge(task, device, wanted, stamp, event_id)
 
     def _disable(
-        self, task_id: str, device: str, action: Action, time: datetime, event_id: str
+        self, task_id: str, device: str, action: Action, stamp: EventStamp, event_id: str
     ) -> tuple[Result, str]:
         task = self.client.get_task(task_id)
         if task is None:
             return Result.ALREADY_IN_STATE, "no task"
         try:
-            return self._converge(task, device, "disabled", time, event_id)
+            return self._converge(task, device, "disabled", stamp, event_id)
         except TaskMissingError:
             return Result.ALREADY_IN_STATE, "no task"
 
     def _delete(
-        self, task_id: str, device: str, action: Action, time: datetime, event_id: str
+        self, task_id: str, device: str, action: Action, stamp: EventStamp, event_id: str
     ) -> tuple[Result, str]:
         task = self.client.get_task(task_id)
         if task is None:
             return Result.ALREADY_IN_STATE, "no task"
-        recorded = _recorded_time(task)
-        if recorded is not None and recorded > time:
-            return Result.STALE, f"task records a newer event ({_format_time(recorded)})"
+        stale = _stale(task, stamp)
+        if stale:
+            return Result.STALE, stale
         self.client.delete_task(task_id)
         return Result.APPLIED, "deleted"
 
     # Helpers
 
     def _converge(
-        self, task: Task, device: str, wanted: str, time: datetime, event_id: str
+        self, task: Task, device: str, wanted: str, stamp: EventStamp, event_id: str
     ) -> tuple[Result, str]:
-        recorded = _recorded_time(task)
-        if recorded is not None and recorded > time:
-            return Result.STALE, f"task records a newer event ({_format_time(recorded)})"
-        desired_vars = self._vars(task.id, device, time, event_id)
+        stale = _stale(task, stamp)
+        if stale:
+            return Result.STALE, stale
+        recorded = EventStamp.recorded(task.vars)
+        desired_vars = self._vars(task.id, device, stamp, event_id)
         definition_changed = _definition(task.vars) != _definition(desired_vars)
         if wanted == "enabled" and task.status == "enabled" and not task.executing:
             # Stored enabled but not running (a start that failed, e.g. a create that
@@ -144,10 +144,11 @@ class TaskRules:
                 )
             return Result.APPLIED, "enabled; restarted a task that was not running"
         if task.status == wanted and not definition_changed:
-            if recorded is not None and recorded >= time:
+            if recorded is not None and not stamp.newer_than(recorded):
                 return Result.ALREADY_IN_STATE, wanted
-            # Same state, newer event: record its time, or a late older event of
-            # the opposite kind would still look newer than the task.
+            # Same state, newer event: record its stamp, or a late older event of
+            # the opposite kind would still look newer than the task. A PATCH of
+            # vars alone: a running task is not reloaded, nor need it be.
             self.client.update_task(task.id, {"vars": desired_vars})
             return Result.ALREADY_IN_STATE, f"{wanted}; recorded event time"
         if task.status != wanted:
@@ -162,18 +163,18 @@ class TaskRules:
         return Result.APPLIED, f"{wanted}; vars updated"
 
     def _create_body(
-        self, task_id: str, device: str, status: str, time: datetime, event_id: str
+        self, task_id: str, device: str, status: str, stamp: EventStamp, event_id: str
     ) -> dict[str, Any]:
         return {
             "id": task_id,
             "template-id": self.template_id,
             "dbrps": [{"db": self.db, "rp": self.rp}],
-            "vars": self._vars(task_id, device, time, event_id),
+            "vars": self._vars(task_id, device, stamp, event_id),
             "status": status,
         }
 
     def _vars(
-        self, task_id: str, device: str, time: datetime, event_id: str
+        self, task_id: str, device: str, stamp: EventStamp, event_id: str
     ) -> dict[str, dict[str, Any]]:
         # PATCH replaces the whole var map, so every write sends all of them.
         variables: dict[str, dict[str, Any]] = {
@@ -183,12 +184,12 @@ class TaskRules:
             "rp": {"type": "string", "value": self.rp},
         }
         variables.update({name: dict(var) for name, var in self.extra_vars.items()})
-        variables[EVENT_TIME_VAR] = {"type": "string", "value": _format_time(time)}
+        variables.update(stamp.task_vars())
         variables[EVENT_ID_VAR] = {"type": "string", "value": event_id}
         return variables
 
 
-_Step = Callable[[TaskRules, str, str, Action, datetime, str], tuple[Result, str]]
+_Step = Callable[[TaskRules, str, str, Action, EventStamp, str], tuple[Result, str]]
 _STEPS: dict[Action, _Step] = {
     Action.CREATE: TaskRules._ensure_status,
     Action.ENABLE: TaskRules._ensure_status,
@@ -202,19 +203,13 @@ def _definition(variables: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     return {
         name: (var.get("type"), var.get("value"))
         for name, var in variables.items()
-        if name not in (EVENT_TIME_VAR, EVENT_ID_VAR)
+        if not name.startswith(BOOKKEEPING_PREFIX)
     }
 
 
-def _recorded_time(task: Task) -> datetime | None:
-    value = task.var_value(EVENT_TIME_VAR)
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_time(value)
-    except ValueError:
-        return None
-
-
-def _format_time(time: datetime) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _stale(task: Task, stamp: EventStamp) -> str:
+    """Why the event is older than what the task records; "" when it is not."""
+    recorded = EventStamp.recorded(task.vars)
+    if recorded is None or not recorded.newer_than(stamp):
+        return ""
+    return f"task records a newer event ({recorded.describe()})"

@@ -65,13 +65,7 @@ class LifecycleService:
             _log.info(
                 "event not handled by this function",
                 extra={
-                    "fields": {
-                        **event.delivery.log_fields(),
-                        "event_id": event.id,
-                        "event_type": event.type,
-                        "handles": action.value,
-                        "outcome": "ignored",
-                    }
+                    "fields": {**event.log_fields(), "handles": action.value, "outcome": "ignored"}
                 },
             )
             return []
@@ -84,7 +78,7 @@ class LifecycleService:
         action = event.action
 
         def apply_one(device: str) -> DeviceOutcome:
-            outcome = self.rules.apply(device, action, event.time, event.id)
+            outcome = self.rules.apply(device, action, event.stamp, event.id)
             _log_outcome(event, outcome)
             return outcome
 
@@ -95,10 +89,7 @@ class LifecycleService:
 
 def _log_outcome(event: LifecycleEvent, outcome: DeviceOutcome) -> None:
     fields = {
-        **event.delivery.log_fields(),
-        "event_id": event.id,
-        "event_type": event.type,
-        "event_time": event.time.isoformat(),
+        **event.log_fields(),
         "device": outcome.device,
         "task_id": outcome.task_id,
         "action": outcome.action.value,

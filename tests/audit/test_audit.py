@@ -17,6 +17,7 @@ from deadman._audit_read import DesiredState, NewestEvent
 from deadman._config import AuditSettings, LifecycleSettings
 from deadman._events import Action, EventTypes, parse_lifecycle_event
 from deadman._kapacitor import KapacitorClient
+from deadman._ordering import EventStamp
 from deadman._service import LifecycleService
 from deadman.cli import main
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
@@ -53,11 +54,21 @@ class Lab:
         assert producer.flush(10) == 0
 
     def event(
-        self, action: str, devices: list[str], second: int, *, apply: bool = True
+        self,
+        action: str,
+        devices: list[str],
+        second: int,
+        *,
+        apply: bool = True,
+        binlog: tuple[str, int, int] | None = None,
     ) -> dict[str, Any]:
         """Produce a Debezium record (no content-type header) and apply it like the function."""
         event = inner_event(
-            f"device-{action}", devices, time=at(second), event_id=f"e-{action}-{second}"
+            f"device-{action}",
+            devices,
+            time=at(second),
+            event_id=f"e-{action}-{second}",
+            binlog=binlog,
         )
         self.produce(action, [(devices[0].encode(), json.dumps(event).encode(), [])])
         if apply:
@@ -201,6 +212,29 @@ def test_audit_newest_event_wins_across_topics(
     code, report = lab.audit("--fix", capsys=capsys)
     assert code == 0
     assert lab.state("dev-x") == ("disabled", False)
+
+
+def test_audit_equal_times_newest_by_binlog_position(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # One second, two commits: the enable is later in the binlog than the disable,
+    # although the disable's topic is read after the enable's.
+    lab.event("disabled", ["dev-p"], 30, apply=False, binlog=("binlog.000007", 1200, 0))
+    lab.event("enabled", ["dev-p"], 30, apply=False, binlog=("binlog.000007", 2400, 0))
+    code, report = lab.audit(capsys=capsys)
+    assert code == 1
+    [drift] = report["drift"]
+    assert (drift["kind"], drift["desired"], drift["event"]["id"]) == (
+        "missing",
+        "enabled",
+        "e-enabled-30",
+    )
+    assert drift["event"]["binlog_position"] == "server_id=1 file=binlog.000007 pos=2400 row=0"
+
+    assert lab.audit("--fix", capsys=capsys)[0] == 0
+    assert lab.state("dev-p") == ("enabled", True)
+    recorded = lab.kapacitor.emulator.task("dev-p_not_fed").vars
+    assert recorded["deadman_event_position"].value.endswith("pos=2400 row=0")
 
 
 def test_audit_disabled_device_never_created_desires_no_task(
@@ -374,7 +408,7 @@ def test_audit_missing_topic_exits_2(lab: Lab, capsys: pytest.CaptureFixture[str
 
 def newest(action: Action, second: int) -> NewestEvent:
     time = datetime(2026, 11, 21, 17, 45, second, tzinfo=UTC)
-    return NewestEvent(action, f"e-{second}", time, "t", 0, second, (time, 0, 0, second))
+    return NewestEvent(action, f"e-{second}", EventStamp(time), "t", 0, second, (0, 0, second))
 
 
 def test_compare_truncated_history_makes_eventless_tasks_untracked() -> None:

@@ -49,6 +49,7 @@ def send(function_client: AppFactory, kapacitor: Any) -> Callable[..., Any]:
         event_id: str | None = None,
         deliver: Callable[[dict[str, Any]], HttpDelivery] = wrapped_delivery,
         target: str | None = None,
+        binlog: tuple[str, int, int] | None = None,
         **env: str,
     ) -> Any:
         target = target or TARGETS[event_type]
@@ -58,7 +59,11 @@ def send(function_client: AppFactory, kapacitor: Any) -> Callable[..., Any]:
                 target, KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot", **env
             )
         inner = inner_event(
-            event_type, devices, time=time, event_id=event_id or f"{event_type}-{time}"
+            event_type,
+            devices,
+            time=time,
+            event_id=event_id or f"{event_type}-{time}",
+            binlog=binlog,
         )
         delivery = deliver(inner)
         return clients[key].post("/", headers=delivery.headers, data=delivery.body)
@@ -191,6 +196,40 @@ def test_lifecycle_stale_event_changes_nothing(
     assert statuses(kapacitor) == expected
     recorded = kapacitor.emulator.task("d_not_fed").vars[EVENT_TIME_VAR].value
     assert recorded.startswith("2026-11-21T17:47:00")
+
+
+@pytest.mark.parametrize("later_first", [False, True], ids=["in-order", "reversed"])
+@pytest.mark.parametrize(
+    ("earlier_type", "later_type", "expected"),
+    [
+        ("device-enabled", "device-disabled", "disabled"),
+        ("device-disabled", "device-enabled", "enabled"),
+        ("device-deleted", "device-enabled", "enabled"),
+    ],
+)
+def test_lifecycle_equal_times_follow_binlog_position(
+    send: Callable[..., Any],
+    kapacitor: Any,
+    deliver_as: Any,
+    earlier_type: str,
+    later_type: str,
+    expected: str,
+    later_first: bool,
+) -> None:
+    """Committed in one second without GTIDs: equal times, the binlog decides.
+
+    (A delete followed by a late older enable is the documented limit of a
+    deleted task keeping no record, whatever the times: see the README.)
+    """
+    send("device-created", ["d"], time=T0, binlog=("binlog.000003", 900, 0))
+    events = [
+        (earlier_type, ("binlog.000003", 1547, 0)),
+        (later_type, ("binlog.000003", 1547, 1)),
+    ]
+    for event_type, position in reversed(events) if later_first else events:
+        response = send(event_type, ["d"], time=T1, binlog=position, deliver=deliver_as)
+        assert response.status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": expected}
 
 
 def test_enable_alert_newer_event_same_state_records_time(
