@@ -2,8 +2,9 @@
 
 Started by ``make run``. The stand-in reads ``kafka-sources/`` and ``knative/``, so
 the local run uses the same topics, consumer groups and delivery spec as the
-cluster. Where everything listens is printed and written to ``.local-stack.json``
-for ``make demo``.
+cluster. ``LOCAL_TOPIC_LAYOUT=single-topic`` adds ``components/single-topic`` to
+``kafka-sources/``, as a cluster would enable it. Where everything listens is
+printed and written to ``.local-stack.json`` for ``make demo``.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import yaml
-
 from .broker import EmbeddedBroker, create_topics
 from .functions import FunctionProcess
 
-__all__ = ["ROOT", "STATE_FILE", "LocalStack", "StackState", "manifest_topics"]
+__all__ = ["ROOT", "STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "StackState"]
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_FILE = ROOT / ".local-stack.json"
@@ -30,25 +28,11 @@ TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert", "ale
 ALERTS_SINK = "kapacitor-alerts-events"
 DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
 TEMPLATE_ENDPOINT = "benthos"
-
-
-def _documents(folder: Path) -> Iterator[dict[str, Any]]:
-    for path in sorted(folder.rglob("*.yaml")):
-        for document in yaml.safe_load_all(path.read_text()):
-            if isinstance(document, dict):
-                yield document
-
-
-def manifest_topics(sources_dir: Path, sinks_dir: Path) -> dict[str, list[str]]:
-    """Topics read by the KafkaSources (``lifecycle``) and written by each KafkaSink."""
-    found: dict[str, list[str]] = {"lifecycle": []}
-    for document in _documents(sources_dir):
-        if document.get("kind") == "KafkaSource":
-            found["lifecycle"].extend(document["spec"]["topics"])
-    for document in _documents(sinks_dir):
-        if document.get("kind") == "KafkaSink":
-            found[document["metadata"]["name"]] = [document["spec"]["topic"]]
-    return found
+# LOCAL_TOPIC_LAYOUT -> the kafka-sources/ components that make it.
+TOPIC_LAYOUTS: dict[str, tuple[str, ...]] = {
+    "per-type": (),
+    "single-topic": ("components/single-topic",),
+}
 
 
 @dataclass(frozen=True)
@@ -64,6 +48,7 @@ class StackState:
     dead_letters_topic: str
     callback_token: str
     kapacitor_db: str
+    topic_layout: str = "per-type"
 
     def save(self, path: Path = STATE_FILE) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2))
@@ -81,6 +66,7 @@ class LocalStack:
     kapacitor_port: int = 0
     kapacitor_url: str | None = None
     kapacitor_db: str = "iot"
+    topic_layout: str = "per-type"
     sources_dir: Path = ROOT / "kafka-sources"
     sinks_dir: Path = ROOT / "knative"
     log_dir: Path | None = None
@@ -106,26 +92,38 @@ class LocalStack:
         from deadman import KapacitorClient, KapacitorSettings
         from deadman._template import bundled_template, install_template
 
-        from .kafka_source import KafkaSourceStandIn
+        from .kafka_source import KafkaSourceStandIn, load_kafka_sinks, load_kafka_sources
 
-        topics = manifest_topics(self.sources_dir, self.sinks_dir)
-        alerts_topic = topics[ALERTS_SINK][0]
-        dead_letters_topic = topics[DEAD_LETTERS_SINK][0]
-        self.broker = EmbeddedBroker(port=self.kafka_port, log_path=self._log("tansu.log"))
-        self.broker.start()
-        create_topics(
-            self.broker.bootstrap_servers,
-            [*topics["lifecycle"], alerts_topic, dead_letters_topic],
-            partitions=3,
-        )
-
-        token = secrets.token_urlsafe(24)
+        if self.topic_layout not in TOPIC_LAYOUTS:
+            raise ValueError(
+                f"unknown topic layout {self.topic_layout!r}; choose one of {sorted(TOPIC_LAYOUTS)}"
+            )
         self.functions = {
             target: FunctionProcess(
                 target, log_path=self._log(f"{target}.log"), stdout=self.function_output
             )
             for target in TARGETS
         }
+        services = {target.replace("_", "-"): f.url for target, f in self.functions.items()}
+        sources = load_kafka_sources(
+            self.sources_dir,
+            self.sinks_dir,
+            services,
+            components=TOPIC_LAYOUTS[self.topic_layout],
+        )
+        sinks = load_kafka_sinks(self.sinks_dir)
+        lifecycle_topics = list(dict.fromkeys(t for source in sources for t in source.topics))
+        alerts_topic = str(sinks[ALERTS_SINK].topic)
+        dead_letters_topic = str(sinks[DEAD_LETTERS_SINK].topic)
+        self.broker = EmbeddedBroker(port=self.kafka_port, log_path=self._log("tansu.log"))
+        self.broker.start()
+        create_topics(
+            self.broker.bootstrap_servers,
+            [*lifecycle_topics, alerts_topic, dead_letters_topic],
+            partitions=3,
+        )
+
+        token = secrets.token_urlsafe(24)
         callback = self.functions["alert_callback"]
         kapacitor_url = self.kapacitor_url or self._start_emulator(callback.url, token)
 
@@ -154,13 +152,9 @@ class LocalStack:
             function.env = callback_env if target == "alert_callback" else lifecycle_env
             function.start()
 
-        services = {target.replace("_", "-"): f.url for target, f in self.functions.items()}
         self.stand_in = KafkaSourceStandIn(
             self.broker.bootstrap_servers,
-            services,
-            sources_dir=self.sources_dir,
-            sinks_dir=self.sinks_dir,
-            namespace=_namespace(self.sources_dir),
+            sources=sources,
             backoff_scale=self.backoff_scale,
             delivery_override=self.delivery_override or None,
         )
@@ -170,11 +164,12 @@ class LocalStack:
             kapacitor_url=kapacitor_url,
             emulated_kapacitor=self.kapacitor_url is None,
             functions={target: f.url for target, f in self.functions.items()},
-            lifecycle_topics=topics["lifecycle"],
+            lifecycle_topics=lifecycle_topics,
             alerts_topic=alerts_topic,
             dead_letters_topic=dead_letters_topic,
             callback_token=token,
             kapacitor_db=self.kapacitor_db,
+            topic_layout=self.topic_layout,
         )
         return self.state
 
@@ -211,13 +206,6 @@ class LocalStack:
         return self.log_dir / name
 
 
-def _namespace(sources_dir: Path) -> str:
-    for document in _documents(sources_dir):
-        if document.get("kind") == "KafkaSource":
-            return str(document.get("metadata", {}).get("namespace") or "default")
-    return "default"
-
-
 def describe(state: StackState) -> str:
     lines = [
         "Local stack is up.",
@@ -227,7 +215,7 @@ def describe(state: StackState) -> str:
     ]
     lines += [f"  {target:<18} {url}" for target, url in state.functions.items()]
     lines += [
-        f"  lifecycle topics   {', '.join(state.lifecycle_topics)}",
+        f"  lifecycle topics   {', '.join(state.lifecycle_topics)}  ({state.topic_layout})",
         f"  alerts topic       {state.alerts_topic}",
         f"  dead letters       {state.dead_letters_topic}",
         f"State in {STATE_FILE.name}; run `make demo` in another terminal. Ctrl-C stops.",
@@ -248,6 +236,7 @@ def run() -> int:
         kapacitor_port=int(os.environ.get("LOCAL_KAPACITOR_PORT", "0")),
         kapacitor_url=os.environ.get("KAPACITOR_URL") or None,
         kapacitor_db=os.environ.get("KAPACITOR_DB", "iot"),
+        topic_layout=os.environ.get("LOCAL_TOPIC_LAYOUT") or "per-type",
     )
     try:
         state = stack.start()

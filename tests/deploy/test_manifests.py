@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -37,6 +36,19 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deadman_local.kustomize import (
+    KUSTOMIZATION_NAMES,
+    SUPPORTED_KEYS,
+    containers,
+    generated_configmaps,
+    load_kustomization,
+    load_yaml_docs,
+    parse_env_file,
+    render,
+    render_layer,
+)
+from tests.conftest import shared_path
+
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 SCHEMAS = SHARED / "k8s-schemas"
@@ -44,25 +56,11 @@ CAPTURES = SHARED / "kapacitor-captures"
 DEPLOY_DIRS = ("knative", "kafka-sources")
 K8S_VERSION = "1.30"
 
-KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 KUSTOMIZE_CONFIG_NAMES = {"kustomizeconfig.yaml"}
 YAML_SUFFIXES = {".yaml", ".yml"}
 # Files that are not Kubernetes objects: SQL, TICKscript, docs, env files.
 NON_K8S_SUFFIXES = {".sql", ".tick", ".md", ".env"}
 # What the stand-in renderer understands; anything else must be taught to it first.
-SUPPORTED_KUSTOMIZATION_KEYS = {
-    "apiVersion",
-    "kind",
-    "namespace",
-    "labels",
-    "resources",
-    "components",
-    "configMapGenerator",
-    "patches",
-    "images",
-    "configurations",
-}
-CLUSTER_SCOPED_KINDS = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 IMAGE_PLACEHOLDER = "deadman-functions"
 TEMPLATE_NAME = "measurement_series_not_fed_template.tick"
@@ -135,173 +133,6 @@ def kustomization_files() -> list[Path]:
     return [path for path in deploy_files() if is_kustomization(path)]
 
 
-@cache
-def load_yaml_docs(path: Path) -> tuple[dict[str, Any], ...]:
-    docs = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc]
-    return tuple(docs)
-
-
-def load_kustomization(directory: Path) -> dict[str, Any]:
-    for name in KUSTOMIZATION_NAMES:
-        if (directory / name).is_file():
-            data = yaml.safe_load((directory / name).read_text(encoding="utf-8"))
-            return data if isinstance(data, dict) else {}
-    raise FileNotFoundError(f"no kustomization in {directory}")
-
-
-def parse_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as kustomize and kubectl --from-env-file read them."""
-    values: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, sep, value = stripped.partition("=")
-        if not sep:
-            raise ValueError(f"{path}: {line!r} is not KEY=VALUE")
-        values[key] = value
-    return values
-
-
-# ----------------------------------------------------- a small kustomize stand-in
-
-
-def _generated_configmaps(directory: Path, kustomization: dict[str, Any]) -> list[dict[str, Any]]:
-    maps = []
-    for generator in kustomization.get("configMapGenerator", []):
-        data: dict[str, str] = {}
-        for env_file in generator.get("envs", []):
-            data.update(parse_env_file(directory / env_file))
-        for literal in generator.get("literals", []):
-            key, _, value = literal.partition("=")
-            data[key] = value
-        for entry in generator.get("files", []):
-            key, sep, source = entry.partition("=")
-            path = directory / (source if sep else key)
-            data[key if sep else path.name] = path.read_text(encoding="utf-8")
-        maps.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": generator["name"]},
-                "data": data,
-            }
-        )
-    return maps
-
-
-def _pointer(path: str) -> list[str]:
-    return [part.replace("~1", "/").replace("~0", "~") for part in path.split("/")[1:]]
-
-
-def apply_json6902(doc: dict[str, Any], operations: list[dict[str, Any]]) -> dict[str, Any]:
-    doc = copy.deepcopy(doc)
-    for operation in operations:
-        *parents, last = _pointer(operation["path"])
-        node: Any = doc
-        for part in parents:
-            node = node[int(part)] if isinstance(node, list) else node[part]
-        op = operation["op"]
-        if isinstance(node, list):
-            index = len(node) if last == "-" else int(last)
-            if op == "add":
-                node.insert(index, operation["value"])
-            elif op == "replace":
-                node[index] = operation["value"]
-            elif op == "remove":
-                del node[index]
-            else:
-                raise ValueError(f"unsupported JSON patch op {op}")
-        elif op in ("add", "replace"):
-            if op == "replace" and last not in node:
-                raise KeyError(f"replace of missing {operation['path']}")
-            node[last] = operation["value"]
-        elif op == "remove":
-            del node[last]
-        else:
-            raise ValueError(f"unsupported JSON patch op {op}")
-    return doc
-
-
-def _matches(doc: dict[str, Any], target: dict[str, Any]) -> bool:
-    unsupported = set(target) - {"group", "version", "kind", "name", "namespace"}
-    if unsupported:
-        raise ValueError(f"patch target keys {sorted(unsupported)} are not supported")
-    group, _, version = doc.get("apiVersion", "").rpartition("/")
-    actual = {
-        "group": group,
-        "version": version,
-        "kind": doc.get("kind"),
-        "name": doc.get("metadata", {}).get("name"),
-        "namespace": doc.get("metadata", {}).get("namespace"),
-    }
-    return all(actual[key] == value for key, value in target.items())
-
-
-def _apply_patches(
-    directory: Path, patches: list[dict[str, Any]], docs: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    for patch in patches:
-        text = patch["patch"] if "patch" in patch else (directory / patch["path"]).read_text()
-        operations = yaml.safe_load(text)
-        if not isinstance(operations, list):
-            raise ValueError(f"{directory}: only JSON 6902 patches are supported")
-        target = patch.get("target", {})
-        docs = [apply_json6902(doc, operations) if _matches(doc, target) else doc for doc in docs]
-    return docs
-
-
-def _containers(node: Any) -> Iterator[dict[str, Any]]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in ("containers", "initContainers") and isinstance(value, list):
-                yield from (item for item in value if isinstance(item, dict))
-            else:
-                yield from _containers(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _containers(item)
-
-
-def _set_images(docs: list[dict[str, Any]], images: list[dict[str, Any]]) -> None:
-    for image in images:
-        for doc in docs:
-            for container in _containers(doc):
-                current = container.get("image", "")
-                if current == image["name"] or current.startswith(image["name"] + ":"):
-                    name = image.get("newName", image["name"])
-                    tag = image.get("newTag", current.partition(":")[2] or "latest")
-                    container["image"] = f"{name}:{tag}"
-
-
-def render_layer(directory: Path, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    kustomization = load_kustomization(directory)
-    docs = [copy.deepcopy(doc) for doc in docs]
-    for entry in kustomization.get("resources", []):
-        path = directory / entry
-        if path.is_dir():
-            docs.extend(render(path))
-        else:
-            docs.extend(copy.deepcopy(doc) for doc in load_yaml_docs(path))
-    docs.extend(_generated_configmaps(directory, kustomization))
-    for entry in kustomization.get("components", []):
-        docs = render_layer(directory / entry, docs)
-    docs = _apply_patches(directory, kustomization.get("patches", []), docs)
-    namespace = kustomization.get("namespace")
-    for doc in docs:
-        metadata = doc.setdefault("metadata", {})
-        if namespace and doc.get("kind") not in CLUSTER_SCOPED_KINDS:
-            metadata["namespace"] = namespace
-        for labels in kustomization.get("labels", []):
-            metadata.setdefault("labels", {}).update(labels.get("pairs", {}))
-    _set_images(docs, kustomization.get("images", []))
-    return docs
-
-
-def render(directory: Path) -> list[dict[str, Any]]:
-    return render_layer(directory, [])
-
-
 # ------------------------------------------------------------------ the bundles
 
 
@@ -325,7 +156,7 @@ def source_docs() -> list[Doc]:
         kustomization = load_kustomization(path.parent)
         if kustomization.get("kind") == "Component":
             continue
-        for generated in _generated_configmaps(path.parent, kustomization):
+        for generated in generated_configmaps(path.parent, kustomization):
             docs.append(Doc(f"{_rel(path)}[generated]", generated))
     return docs
 
@@ -541,7 +372,7 @@ KUSTOMIZATIONS = kustomization_files()
 @pytest.mark.parametrize("path", KUSTOMIZATIONS, ids=[_rel(p) for p in KUSTOMIZATIONS])
 def test_kustomization_references_exist(path: Path) -> None:
     kustomization = load_kustomization(path.parent)
-    assert set(kustomization) <= SUPPORTED_KUSTOMIZATION_KEYS
+    assert set(kustomization) <= SUPPORTED_KEYS
     missing = []
     for entry in kustomization.get("resources", []):
         target = path.parent / entry
@@ -584,7 +415,7 @@ def test_kustomization_image_placeholder_set() -> None:
     images = {image["name"]: image for image in load_kustomization(ROOT / "knative")["images"]}
     assert images[IMAGE_PLACEHOLDER].get("newName")
     assert images[IMAGE_PLACEHOLDER].get("newTag")
-    raw = [c["image"] for p in manifest_files() for d in load_yaml_docs(p) for c in _containers(d)]
+    raw = [c["image"] for p in manifest_files() for d in load_yaml_docs(p) for c in containers(d)]
     assert raw
     assert set(raw) == {IMAGE_PLACEHOLDER}
 
@@ -908,6 +739,49 @@ def routed_topic(event_type: str) -> str:
     return str(replacement).replace("${routedByValue}", event_type)
 
 
+SINGLE_TOPIC = ROOT / "kafka-sources" / "components" / "single-topic"
+
+
+@cache
+def single_topic_bundle() -> tuple[dict[str, Any], ...]:
+    return tuple(render(ROOT / "kafka-sources", [SINGLE_TOPIC]))
+
+
+def single_topic_connector() -> dict[str, Any]:
+    [found] = of_kind("KafkaConnector", list(single_topic_bundle()))
+    return found
+
+
+def test_single_topic_sources_read_what_the_router_writes_by_default() -> None:
+    """No route.by.field: Debezium's EventRouter routes by aggregatetype to
+    outbox.event.<aggregatetype> (its default replacement), as the seed's
+    connector does (../shared/debezium-records/record.as-given-routing.json)."""
+    config = single_topic_connector()["spec"]["config"]
+    assert "transforms.outbox.route.by.field" not in config
+    assert "transforms.outbox.route.topic.replacement" not in config
+    record = json.loads(shared_path("debezium-records", "record.as-given-routing.json").read_text())
+    bundle = list(single_topic_bundle())
+    sources = of_kind("KafkaSource", bundle)
+    assert sorted(doc["spec"]["sink"]["ref"]["name"] for doc in sources) == sorted(
+        LIFECYCLE_FUNCTIONS
+    )
+    assert {tuple(doc["spec"]["topics"]) for doc in sources} == {(record["topic"],)}
+    groups = [doc["spec"]["consumerGroup"] for doc in sources]
+    assert len(set(groups)) == len(groups), "each function needs every record: own groups"
+    topics = {doc["metadata"]["name"] for doc in of_kind("KafkaTopic", bundle)}
+    assert record["topic"] in topics
+    assert not {routed_topic(event_type) for event_type in event_types().values()} & topics
+
+
+def test_single_topic_outbox_example_routes_to_that_topic() -> None:
+    sql = (ROOT / "kafka-sources" / "outbox.sql").read_text(encoding="utf-8")
+    code = "\n".join(line for line in sql.splitlines() if not line.strip().startswith("--"))
+    insert = code[code.index("INSERT INTO outbox") :]
+    aggregatetype = re.findall(r"'([^']*)'", insert)[-1]
+    for source in of_kind("KafkaSource", list(single_topic_bundle())):
+        assert source["spec"]["topics"] == [f"outbox.event.{aggregatetype}"]
+
+
 SOURCE_NAMES = [doc["metadata"]["name"] for doc in of_kind("KafkaSource", list(kafka_bundle()))]
 
 
@@ -1079,7 +953,7 @@ def test_kafkatopic_dead_letters_kept_longest() -> None:
 # ------------------------------------------------------------ Debezium connector
 
 
-def test_connector_outbox_router() -> None:
+def test_connector_outbox_router() -> None:  # the default layout: one topic per type
     doc = connector()
     config = doc["spec"]["config"]
     assert doc["spec"]["class"] == "io.debezium.connector.mysql.MySqlConnector"
@@ -1109,13 +983,16 @@ def test_connector_cloudevents_converter() -> None:
     assert config["value.converter"] == "io.debezium.converters.CloudEventsConverter"
     assert config["value.converter.serializer.type"] == "json"
     assert config["value.converter.data.serializer.type"] == "json"
+    # Otherwise data is Kafka Connect's {schema, payload} envelope.
+    assert config["value.converter.json.schemas.enable"] is False
     assert config["value.converter.metadata.source"].split(",")[0] == "header"
+    # With it, a dataSchemaName header is required and the EventRouter writes none.
+    assert "value.converter.schema.data.name.source.header.enable" not in config
     assert config["key.converter"] == "org.apache.kafka.connect.storage.StringConverter"
 
 
-def _outbox_columns() -> dict[str, str]:
-    sql = (ROOT / "kafka-sources" / "outbox.sql").read_text(encoding="utf-8")
-    body = re.search(r"CREATE TABLE IF NOT EXISTS outbox \((.*?)\n\)", sql, re.S)
+def _columns(ddl: str) -> dict[str, str]:
+    body = re.search(r"CREATE TABLE IF NOT EXISTS outbox \((.*?)\n\)", ddl, re.S)
     assert body, "outbox.sql has no CREATE TABLE outbox"
     columns = {}
     for line in body.group(1).splitlines():
@@ -1126,25 +1003,54 @@ def _outbox_columns() -> dict[str, str]:
     return columns
 
 
-def test_connector_outbox_columns_exist() -> None:
+def _outbox_columns() -> dict[str, str]:
+    return _columns((ROOT / "kafka-sources" / "outbox.sql").read_text(encoding="utf-8"))
+
+
+def seed_outbox_columns() -> dict[str, str]:
+    """The users' outbox table, as ../shared/debezium-records/README.md gives it."""
+    readme = shared_path("debezium-records", "README.md").read_text(encoding="utf-8")
+    sentence = readme[readme.index("The outbox table is the seed's") :].split(";", 1)[0]
+    pairs = re.findall(r"`(\w+) ([a-z]+(?:\(\d+\))?)[^`]*`", sentence)
+    assert len(pairs) >= 5, sentence
+    return {name: kind.upper() for name, kind in pairs}
+
+
+def _router_config(config: dict[str, Any]) -> dict[str, Any]:
+    prefix = "transforms.outbox."
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+@pytest.mark.parametrize("layout", ["per-type", "single-topic"])
+def test_connector_names_only_columns_of_the_seed_table(layout: str) -> None:
+    """A column the table lacks (table.field.event.timestamp) fails the connector task."""
+    config = (connector() if layout == "per-type" else single_topic_connector())["spec"]["config"]
+    columns = seed_outbox_columns()
+    router = _router_config(config)
+    for key, value in router.items():
+        if key.startswith("table.field.event."):
+            assert value in columns, f"{key}: the seed's outbox has no column {value}"
+    for placement in str(router.get("table.fields.additional.placement", "")).split(","):
+        if placement:
+            assert placement.split(":")[0] in columns, placement
+    assert router.get("route.by.field", "aggregatetype") in columns
+    assert config["table.include.list"].endswith(".outbox")
+
+
+def test_connector_metadata_id_needs_no_string_id() -> None:
+    """The seed's id is a BIGINT: a bare `header` source makes the converter throw."""
     config = connector()["spec"]["config"]
-    columns = _outbox_columns()
-    table = config["table.include.list"]
-    assert table.endswith(".outbox")
-    assert table.split(".")[0] in config["database.include.list"].split(",")
-    for key, value in config.items():
-        if key.startswith("transforms.") and ".table.field.event." in key:
-            assert value in columns, f"{key}: outbox has no column {value}"
-    assert config["transforms.outbox.route.by.field"] in columns
+    assert seed_outbox_columns()["id"].startswith("BIGINT")
+    sources = dict(
+        part.split(":", 1) for part in config["value.converter.metadata.source"].split(",")[1:]
+    )
+    assert sources.get("id") == "generate"
 
 
-def test_outbox_table_shape() -> None:
-    columns = _outbox_columns()
-    assert columns["id"] in ("CHAR(36)", "BINARY(16)", "UUID")
-    assert columns["payload"] == "JSON"
-    assert {"aggregatetype", "aggregateid", "type", "timestamp"} <= set(columns)
-    # The EventRouter reads the timestamp column as epoch milliseconds.
-    assert columns["timestamp"] == "DATETIME(3)"
+def test_outbox_sql_is_the_seed_table() -> None:
+    assert _outbox_columns() == seed_outbox_columns()
+    sql = (ROOT / "kafka-sources" / "outbox.sql").read_text(encoding="utf-8")
+    assert re.search(r"\bid\s+BIGINT\s+NOT NULL AUTO_INCREMENT", sql)
 
 
 def test_outbox_example_is_one_transaction() -> None:

@@ -6,18 +6,24 @@ Defaults follow the KafkaSource webhook (eventing-kafka-broker
 KafkaSink's ``contentMode`` defaults to structured (``kafka_sink_defaults.go``).
 The data plane's per-attempt timeout defaults to 600 s when ``delivery.timeout``
 is unset, and no ``backoffDelay`` means retries follow each other at once.
+
+A folder with a kustomization is rendered first (``deadman_local.kustomize``), so
+``components`` such as ``components/single-topic`` apply as in the cluster; a
+folder without one is read file by file.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..kustomize import KUSTOMIZATION_NAMES, render
 
 __all__ = [
     "DEFAULT_ATTEMPT_TIMEOUT",
@@ -98,7 +104,19 @@ class SourceConfig:
     path: Path | None = None
 
 
-def _documents(folder: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+def _documents(
+    folder: Path, components: Sequence[Path | str] = ()
+) -> Iterator[tuple[Path, dict[str, Any]]]:
+    if any((folder / name).is_file() for name in KUSTOMIZATION_NAMES):
+        try:
+            rendered = render(folder, [folder / component for component in components])
+        except (OSError, ValueError, KeyError, yaml.YAMLError) as error:
+            raise ManifestError(f"{folder}: cannot render the kustomization: {error}") from error
+        for document in rendered:
+            yield folder, document
+        return
+    if components:
+        raise ManifestError(f"{folder}: components need a kustomization to apply to")
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
         try:
             documents = list(yaml.safe_load_all(path.read_text()))
@@ -139,8 +157,12 @@ def load_kafka_sources(
     services: Mapping[str, str] | None = None,
     *,
     namespace: str = "default",
+    components: Sequence[Path | str] = (),
 ) -> list[SourceConfig]:
     """Every KafkaSource in ``sources_dir``; sinks resolved through ``services``.
+
+    ``components`` (paths relative to ``sources_dir``) are added to its
+    kustomization, e.g. ``["components/single-topic"]``.
 
     ``services`` maps a sink ``ref`` name (or ``namespace/name``) to a base URL,
     e.g. ``{"enable-alert": "http://127.0.0.1:8081"}``; the same map resolves
@@ -149,7 +171,7 @@ def load_kafka_sources(
     """
     sinks = load_kafka_sinks(sinks_dir, namespace) if sinks_dir is not None else {}
     configs: list[SourceConfig] = []
-    for path, document in _documents(Path(sources_dir)):
+    for path, document in _documents(Path(sources_dir), components):
         if document.get("kind") != "KafkaSource":
             continue
         if document.get("apiVersion") not in _SOURCE_API_VERSIONS:

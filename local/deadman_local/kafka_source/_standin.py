@@ -27,12 +27,13 @@ class KafkaSourceStandIn:
     """Consumes like Knative KafkaSources and delivers like their delivery spec.
 
     ``services`` maps the names a manifest's ``sink.ref`` (and a Service
-    ``deadLetterSink.ref``) uses to local base URLs. ``sources`` bypasses the
-    manifest folders. ``backoff_scale`` multiplies every backoff delay and
-    ``delivery_override`` replaces fields of every source's ``DeliveryConfig``
-    (``retry``, ``backoff_policy``, ``backoff_delay``, ``timeout``): both exist
-    for tests; by default the manifests rule. ``topic_extension`` adds
-    ``knativekafkatopic`` as the newest data plane releases do.
+    ``deadLetterSink.ref``) uses to local base URLs. ``components`` are added to
+    the sources folder's kustomization. ``sources`` bypasses the manifest folders.
+    ``backoff_scale`` multiplies every backoff delay and ``delivery_override``
+    replaces fields of every source's ``DeliveryConfig`` (``retry``,
+    ``backoff_policy``, ``backoff_delay``, ``timeout``): both exist for tests;
+    by default the manifests rule. ``topic_extension`` adds ``knativekafkatopic``
+    as the newest data plane releases do.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class KafkaSourceStandIn:
         sources_dir: Path | str = DEFAULT_SOURCES_DIR,
         sinks_dir: Path | str | None = DEFAULT_SINKS_DIR,
         namespace: str = "default",
+        components: Sequence[Path | str] = (),
         sources: Sequence[SourceConfig] | None = None,
         backoff_scale: float = 1.0,
         delivery_override: Mapping[str, Any] | None = None,
@@ -53,7 +55,9 @@ class KafkaSourceStandIn:
         self.sources: list[SourceConfig] = list(
             sources
             if sources is not None
-            else load_kafka_sources(sources_dir, sinks_dir, services or {}, namespace=namespace)
+            else load_kafka_sources(
+                sources_dir, sinks_dir, services or {}, namespace=namespace, components=components
+            )
         )
         self._changed = threading.Condition()
         self._client: httpx.Client | None = None
