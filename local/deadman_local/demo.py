@@ -1,7 +1,8 @@
 """``make demo``: drive the running local stack through the whole loop.
 
 Writes Debezium-shaped outbox records (structured CloudEvent JSON, no content-type
-header, so the KafkaSource stand-in wraps them as a real KafkaSource would), waits
+header, so the KafkaSource stand-in wraps them as a real KafkaSource would) to the
+topics of the stack's layout (one per type, or the single topic), waits
 for the Kapacitor tasks to follow, fires a deadman alert for one device and reads
 the ``historicization-stopped`` event back from the alerts topic. Exits 0 only
 when every step completed, otherwise 1 naming the failing step.
@@ -15,12 +16,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from .broker import message_headers
+from .debezium import OutboxWriter
 from .stack import STATE_FILE, StackState
 
 __all__ = ["Demo", "DemoFailed", "main"]
@@ -46,6 +47,8 @@ class Demo:
 
         self.producer = Producer({"bootstrap.servers": self.state.bootstrap_servers})
         self.kapacitor = httpx.Client(base_url=self.state.kapacitor_url, timeout=10)
+        topics = self.state.lifecycle_topics
+        self.outbox = OutboxWriter(single_topic=topics[0] if len(topics) == 1 else None)
         run = uuid.uuid4().hex[:6]
         self.devices = [f"demo-{run}-{n}" for n in (1, 2, 3)]
         self.steps: list[tuple[str, Callable[[], str]]] = [
@@ -122,22 +125,14 @@ class Demo:
     # Helpers
 
     def _publish(self, event_type: str, devices: list[str]) -> None:
-        topic = next(t for t in self.state.lifecycle_topics if t.endswith(event_type))
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        event = {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": "/debezium/mysql/cfg",
-            "type": event_type,
-            "time": now,
-            "datacontenttype": "application/json",
-            "iodebeziumop": "c",
-            "data": {"devicescode": devices, "eventtype": event_type.split("-", 1)[1]},
-        }
-        # Like Debezium's CloudEventsConverter: structured JSON, no content-type header.
-        self.producer.produce(topic, key=devices[0], value=json.dumps(event).encode())
+        record = self.outbox.record(event_type, devices)
+        if record.topic not in self.state.lifecycle_topics:
+            raise DemoFailed(event_type, f"the stack reads no topic {record.topic}")
+        self.producer.produce(
+            record.topic, key=record.key, value=record.value, headers=record.headers
+        )
         if self.producer.flush(10) != 0:
-            raise DemoFailed(event_type, f"Kafka did not take the record on {topic}")
+            raise DemoFailed(event_type, f"Kafka did not take the record on {record.topic}")
 
     def _wait_tasks(self, wanted: dict[str, str | None], step: str) -> None:
         deadline = time.monotonic() + self.timeout
