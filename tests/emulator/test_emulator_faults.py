@@ -164,3 +164,49 @@ def test_control_routes_drive_faults_capacity_and_state(
     assert httpx.post(f"{control}/reset").json() == {"reset": True}
     assert seeded.tasks() == {}
     assert (seeded.capacity.service_time, seeded.capacity.concurrency) == (0.0, None)
+
+
+def test_hang_fault_holds_task_calls_until_removed_while_ping_answers(
+    running: RunningEmulator, seeded: KapacitorEmulator
+) -> None:
+    fault_id = seeded.wedge()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(httpx.get, f"{running.url}/kapacitor/v1/tasks", timeout=30)
+        ping = httpx.get(f"{running.url}/kapacitor/v1/ping", timeout=5)
+        assert ping.status_code == 204
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(f"{running.url}/kapacitor/v1/tasks/x", timeout=0.3)
+        assert not held.done()
+        assert seeded.faults.remove(fault_id)
+        assert held.result(timeout=10).status_code == 200
+
+
+def test_hang_fault_over_control_route(
+    running: RunningEmulator, emulator: KapacitorEmulator
+) -> None:
+    created = httpx.post(
+        f"{running.url}/emulator/faults", json={"path_prefix": "/kapacitor/v1/tasks", "hang": True}
+    )
+    assert created.json()["hang"] is True
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.get(f"{running.url}/kapacitor/v1/tasks", timeout=0.3)
+    assert httpx.delete(f"{running.url}/emulator/faults").status_code == 204
+    assert httpx.get(f"{running.url}/kapacitor/v1/tasks", timeout=5).status_code == 200
+
+
+def test_dribble_fault_sends_the_answer_a_byte_at_a_time(
+    running: RunningEmulator, emulator: KapacitorEmulator
+) -> None:
+    import socket
+
+    emulator.dribble(0.05, path="/kapacitor/v1/ping")
+    with socket.create_connection((running.host, running.port), timeout=5) as connection:
+        connection.sendall(b"GET /kapacitor/v1/ping HTTP/1.1\r\nHost: k\r\n\r\n")
+        first = connection.recv(65536)
+        assert first == b"H"  # one byte, not the whole status line
+        received = first
+        while len(received) < len(b"HTTP/1.1 204"):
+            chunk = connection.recv(65536)
+            assert chunk, "the connection closed before the status line ended"
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 204")

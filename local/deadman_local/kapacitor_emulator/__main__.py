@@ -132,6 +132,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ID=PATH",
         help="create template ID from a TICKscript file at startup",
     )
+    parser.add_argument(
+        "--kapacitor-version",
+        default="1.7.7",
+        metavar="X.Y.Z",
+        help="answer as this Kapacitor release where 1.5, 1.6 and 1.7 differ (default 1.7.7)",
+    )
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
     return parser
 
@@ -149,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         concurrency=args.concurrency,
         endpoints=_endpoints(args, parser),
         strict_endpoints=args.strict_endpoints,
+        version=f"{args.kapacitor_version}-emulator",
         request_log=None if args.quiet else _log_request,
     )
     for template_id, path in _pairs(args.template, "--template", parser):

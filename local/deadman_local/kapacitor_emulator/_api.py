@@ -70,7 +70,7 @@ def _list_tasks(ctx: ApiContext, request: Request) -> Response:
     with ctx.store.lock:
         ids = page(ctx.store.task_ids(), query.pattern, query.offset, query.limit)
         tasks = [ctx.store.tasks[task_id] for task_id in ids]
-    items = [task_list_item(task, query.fields, query.dot_view) for task in tasks]
+    items = [task_list_item(task, query.fields, query.dot_view, ctx.version) for task in tasks]
     return _ok(ctx, {"tasks": items})
 
 

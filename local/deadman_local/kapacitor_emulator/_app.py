@@ -1,9 +1,10 @@
 """The WSGI entry point: request pipeline around the Kapacitor API handlers.
 
 Order for a Kapacitor API request: count it, answer OPTIONS (CORS short-circuits
-before authentication, as in Kapacitor), apply fault latency and fault answers,
-authenticate, then take a capacity slot (except ping) and run the handler.
-``/emulator/...`` control routes bypass all of this.
+before authentication, as in Kapacitor), hold it while a hang fault lasts, apply
+fault latency and fault answers, authenticate, then take a capacity slot (except
+ping) and run the handler. A dribble fault is passed to the server in the WSGI
+environment (``DRIBBLE_KEY``). ``/emulator/...`` control routes bypass all of this.
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
 
     from ._emulator import KapacitorEmulator
 
-__all__ = ["RequestRecord", "handle_wsgi"]
+__all__ = ["DRIBBLE_KEY", "RequestRecord", "handle_wsgi"]
+
+# Seconds between the bytes of the answer, read by the server's request handler.
+DRIBBLE_KEY = "deadman_emulator.dribble"
 
 _LOG = logging.getLogger(__name__)
 
@@ -75,6 +79,10 @@ def _kapacitor(emu: KapacitorEmulator, request: Request, path: str, kind: str) -
     if method == "OPTIONS":
         return _options(emu, request)
     outcome = emu.faults.decide(method, path)
+    if outcome.hang:
+        emu.faults.hold(outcome.hang)
+    if outcome.dribble:
+        request.environ[DRIBBLE_KEY] = outcome.dribble
     if outcome.delay:
         time.sleep(outcome.delay)  # injected latency, outside the capacity slot
     if outcome.status is not None and not outcome.store_then_fail:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_VERSION", "KapacitorEmulator", "ListenerControl", "RequestRecord"]
 
 DEFAULT_VERSION = "1.7.7-emulator"
+_TASK_API = r"^/kapacitor/v1(preview)?/(tasks|templates)(/|$)"
 
 
 class ListenerControl(Protocol):
@@ -41,7 +42,9 @@ class KapacitorEmulator:
     and ``concurrency`` set the capacity model. ``endpoints`` are the
     ``[[httppost]]`` targets alerts are posted to; with ``strict_endpoints`` a task
     whose ``.post().endpoint()`` names no configured endpoint fails to start, as in
-    Kapacitor (500, stored enabled, not executing).
+    Kapacitor (500, stored enabled, not executing). ``version`` is reported in
+    ``X-Kapacitor-Version`` and chooses where 1.5, 1.6 and 1.7 answer differently
+    (``_versions``).
     """
 
     def __init__(
@@ -205,6 +208,24 @@ class KapacitorEmulator:
                 times=times,
                 message="emulated flapping failure",
             )
+        )
+
+    def wedge(self) -> int:
+        """Hang every task and template call until the fault is removed, while
+        ``/ping`` still answers: Kapacitor's start/stop deadlock (kapacitor#1829)."""
+        return self.add_fault(Fault(path_regex=_TASK_API, hang=True))
+
+    def dribble(
+        self,
+        interval: float,
+        *,
+        method: str | None = None,
+        path: str = "",
+        times: int | None = None,
+    ) -> int:
+        """Send matching answers one byte every ``interval`` seconds."""
+        return self.add_fault(
+            Fault(methods=_methods(method), path_prefix=path, dribble=interval, times=times)
         )
 
     def set_capacity(self, service_time: float, concurrency: int | None) -> None:

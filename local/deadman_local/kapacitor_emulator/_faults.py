@@ -27,6 +27,11 @@ class Fault:
     replaced by the error; this is Kapacitor's "500 but stored" (contract §1.5 row
     13). ``fail_every=k`` affects matching calls 1, 1+k, 1+2k... (k=2 flaps).
     ``times`` bounds the affected calls; ``None`` keeps the fault until cleared.
+
+    ``hang`` holds an affected call, unanswered, until the fault is removed or
+    cleared (a wedged Kapacitor: task calls hang while ``/ping`` answers).
+    ``dribble`` sends the affected call's whole answer (status line, headers,
+    body) one byte every ``dribble`` seconds, as a slow server or proxy would.
     """
 
     methods: frozenset[str] = frozenset()
@@ -38,12 +43,14 @@ class Fault:
     times: int | None = None
     fail_every: int = 1
     store_then_fail: bool = False
+    hang: bool = False
+    dribble: float = 0.0
 
     def __post_init__(self) -> None:
         if self.status is not None and not 100 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP status code, got {self.status}")
-        if self.delay < 0:
-            raise ValueError("delay must be >= 0")
+        if self.delay < 0 or self.dribble < 0:
+            raise ValueError("delay and dribble must be >= 0")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be >= 1 or null")
         if self.fail_every < 1:
@@ -74,6 +81,8 @@ class Fault:
             "times": self.times,
             "fail_every": self.fail_every,
             "store_then_fail": self.store_then_fail,
+            "hang": self.hang,
+            "dribble": self.dribble,
         }
 
     @classmethod
@@ -97,6 +106,8 @@ class Fault:
             times=_optional_int(data, "times"),
             fail_every=_int(data, "fail_every", 1),
             store_then_fail=data.get("store_then_fail", False) is True,
+            hang=data.get("hang", False) is True,
+            dribble=_seconds(data, "dribble"),
         )
 
 
@@ -134,6 +145,8 @@ class FaultOutcome:
     status: int | None = None
     message: str = ""
     store_then_fail: bool = False
+    hang: frozenset[int] = frozenset()  # ids of the hang faults holding the call
+    dribble: float = 0.0
 
 
 @dataclass
@@ -145,8 +158,10 @@ class _Active:
 
 @dataclass
 class FaultInjector:
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _lock: threading.Condition = field(default_factory=threading.Condition)
     _faults: dict[int, _Active] = field(default_factory=dict)
+    # Hang faults hold their calls until removed, even once ``times`` ran out.
+    _holding: set[int] = field(default_factory=set)
     _next_id: int = 1
 
     def add(self, fault: Fault) -> int:
@@ -158,11 +173,22 @@ class FaultInjector:
 
     def remove(self, fault_id: int) -> bool:
         with self._lock:
-            return self._faults.pop(fault_id, None) is not None
+            held = fault_id in self._holding
+            self._holding.discard(fault_id)
+            self._lock.notify_all()
+            return self._faults.pop(fault_id, None) is not None or held
 
     def clear(self) -> None:
         with self._lock:
             self._faults.clear()
+            self._holding.clear()
+            self._lock.notify_all()
+
+    def hold(self, fault_ids: frozenset[int]) -> None:
+        """Block until none of ``fault_ids`` holds calls any more."""
+        with self._lock:
+            while fault_ids & self._holding:
+                self._lock.wait()
 
     def snapshot(self) -> list[dict[str, JSONValue]]:
         with self._lock:
@@ -179,7 +205,8 @@ class FaultInjector:
     def decide(self, method: str, path: str) -> FaultOutcome:
         """Count this call against every matching fault and combine their effects:
         delays add up, the first failing fault sets the answer."""
-        delay, chosen = 0.0, None
+        delay, dribble, chosen = 0.0, 0.0, None
+        hang: set[int] = set()
         with self._lock:
             for fault_id, active in list(self._faults.items()):
                 fault = active.fault
@@ -190,13 +217,24 @@ class FaultInjector:
                     continue
                 active.affected += 1
                 delay += fault.delay
+                dribble = max(dribble, fault.dribble)
+                if fault.hang:
+                    self._holding.add(fault_id)
+                    hang.add(fault_id)
                 if chosen is None and fault.status is not None:
                     chosen = fault
                 if fault.times is not None and active.affected >= fault.times:
                     del self._faults[fault_id]
         if chosen is None:
-            return FaultOutcome(delay=delay)
-        return FaultOutcome(delay, chosen.status, chosen.message, chosen.store_then_fail)
+            return FaultOutcome(delay=delay, hang=frozenset(hang), dribble=dribble)
+        return FaultOutcome(
+            delay,
+            chosen.status,
+            chosen.message,
+            chosen.store_then_fail,
+            frozenset(hang),
+            dribble,
+        )
 
 
 class CapacityGate:

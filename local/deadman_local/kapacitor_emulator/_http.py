@@ -1,5 +1,6 @@
 """Response helpers: every answer carries Kapacitor's content type, version and
-request-id headers; error bodies are ``{"error": m, "message": m}`` (1.7 style)."""
+request-id headers; error bodies are ``{"error": m, "message": m}``, or
+``{"error": m}`` when answering as Kapacitor 1.5 (see ``_versions``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import uuid
 from werkzeug.wrappers import Response
 
 from ._gojson import JSONValue, marshal
+from ._versions import api_version
 
 __all__ = ["CONTENT_TYPE", "empty_response", "error_response", "json_response", "raw_response"]
 
@@ -28,7 +30,10 @@ def json_response(status: int, payload: JSONValue, version: str, indent: bool = 
 
 def error_response(status: int, message: str, version: str, indent: bool = True) -> Response:
     # Handler errors are pretty-printed; authentication errors are compact.
-    return json_response(status, {"error": message, "message": message}, version, indent)
+    body: dict[str, JSONValue] = {"error": message}
+    if api_version(version).error_has_message:
+        body["message"] = message
+    return json_response(status, body, version, indent)
 
 
 def empty_response(status: int, version: str) -> Response:

@@ -14,6 +14,7 @@ from ._gojson import JSONValue, go_quote, rfc3339nano
 from ._model import Task, Template, vars_json
 from ._tickeval import evaluate_task, template_vars
 from ._tickparse import parse_program
+from ._versions import api_version
 
 __all__ = [
     "TASK_FIELDS",
@@ -42,6 +43,7 @@ TASK_FIELDS = (
     "vars",
     "template-id",
 )
+_FIELDS_BEFORE_1_7 = tuple(name for name in TASK_FIELDS if name != "template-id")
 TEMPLATE_DEFAULT_FIELDS = ("link", "id", "type", "script", "dot", "error", "created", "modified")
 TEMPLATE_FIELDS = (*TEMPLATE_DEFAULT_FIELDS, "vars")
 
@@ -92,16 +94,17 @@ def task_json(
 
 
 def task_list_item(
-    task: Task, fields: tuple[str, ...] | None, dot_view: str
+    task: Task, fields: tuple[str, ...] | None, dot_view: str, version: str
 ) -> dict[str, JSONValue]:
     """A list entry: a Go map (sorted keys), ``stats`` null unless executing and
-    ``template-id`` left out when empty. An unknown field is a 400, and like in
-    Kapacitor it is only noticed when at least one task is listed."""
-    names = fields or TASK_FIELDS
+    ``template-id`` left out when empty (and always before 1.7). An unknown field
+    is a 400, and like in Kapacitor it is only noticed when a task is listed."""
+    known = TASK_FIELDS if api_version(version).lists_template_id else _FIELDS_BEFORE_1_7
+    names = fields or known
     full = task_json(task, dot_view, runtime=bool({"dot", "stats", "error"} & set(names)))
     item: dict[str, JSONValue] = {}
     for name in names:
-        if name not in TASK_FIELDS:
+        if name not in known:
             raise ApiError(400, f"unsupported field {go_quote(name)}")
         if name == "template-id" and not task.template_id:
             continue

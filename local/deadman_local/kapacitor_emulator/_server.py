@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
@@ -24,6 +25,7 @@ from werkzeug.exceptions import InternalServerError
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wsgi import LimitedStream
 
+from ._app import DRIBBLE_KEY
 from ._emulator import KapacitorEmulator
 
 __all__ = ["RunningEmulator", "serve"]
@@ -152,12 +154,29 @@ class _KeepAliveHandler(WSGIRequestHandler):
             self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
-        if body and self.command != "HEAD" and code not in _NO_BODY:
+        with_body = bool(body) and self.command != "HEAD" and code not in _NO_BODY
+        dribble = float(self.environ.get(DRIBBLE_KEY) or 0.0)
+        if dribble:
+            self._dribble(
+                b"".join(self._headers_buffer) + b"\r\n" + (body if with_body else b""), dribble
+            )
+        elif with_body:
             # One write for the head and the body (end_headers() flushes the buffer).
             self._headers_buffer.append(b"\r\n" + body)
             self.flush_headers()
         else:
             self.end_headers()
+
+    def _dribble(self, answer: bytes, interval: float) -> None:
+        """Send the answer one byte at a time: each byte resets a per-read timeout."""
+        self._headers_buffer: list[bytes] = []
+        try:
+            for index in range(len(answer)):
+                self.wfile.write(answer[index : index + 1])
+                self.wfile.flush()
+                time.sleep(interval)
+        except OSError:
+            self.close_connection = True  # the client gave up
 
 
 class RunningEmulator:
@@ -234,6 +253,8 @@ class RunningEmulator:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
+        # Let calls held by hang faults end, or their threads would outlive the server.
+        self.emulator.faults.clear()
         self.stop_listening()
         if self.emulator.listener is self:
             self.emulator.listener = None
