@@ -5,12 +5,19 @@ the tests replay): create of an existing task is 400 ``task X already exists``,
 GET of a missing task 404, PATCH of a missing task 404, DELETE always 204. Errors
 are sorted into permanent (``KapacitorRejectedError``: the same call would fail
 again) and transient (``KapacitorUnavailableError``: retry later).
+
+Every call ends within ``KAPACITOR_TIMEOUT_SECONDS``, answer included
+(``DeadlineTransport``). When a task call times out while ``/ping`` still
+answers, Kapacitor is most likely wedged in its start/stop deadlock
+(kapacitor#1829): every task call hangs until it is restarted. That is logged
+once a minute as an error naming the failure mode, beside the per-call failures.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,8 @@ from ._exceptions import (
     KapacitorUnavailableError,
     UnknownTemplateError,
 )
+from ._logging import get_logger
+from ._transport import DeadlineTransport
 
 __all__ = [
     "KapacitorClient",
@@ -36,6 +45,16 @@ __all__ = [
 _API = "/kapacitor/v1"
 # Connection failures are retried by the transport: nothing reached Kapacitor yet.
 _CONNECT_RETRIES = 2
+# A task call that timed out is followed by a ping this quick, at most this often.
+WEDGE_PING_DEADLINE = 2.0
+_WEDGE_CHECK_INTERVAL = 60.0
+WEDGED_MESSAGE = (
+    "Kapacitor's task API does not answer while /ping does: Kapacitor is most likely"
+    " wedged in its start/stop deadlock (kapacitor#1829) and only a restart clears it;"
+    " its liveness probe should restart it (README: A wedged Kapacitor)"
+)
+
+_log = get_logger("kapacitor")
 
 
 class TaskAlreadyExistsError(KapacitorRejectedError):
@@ -95,11 +114,11 @@ class KapacitorClient:
             )
         elif settings.kapacitor_token is not None:
             headers["Authorization"] = f"Bearer {settings.kapacitor_token.get_secret_value()}"
-        limits = httpx.Limits(
+        self._transport = transport or DeadlineTransport(
+            settings.kapacitor_timeout_seconds,
             max_connections=settings.bulk_concurrency,
-            max_keepalive_connections=settings.bulk_concurrency,
+            retries=_CONNECT_RETRIES,
         )
-        self._transport = transport or httpx.HTTPTransport(retries=_CONNECT_RETRIES, limits=limits)
         self._client = httpx.Client(
             base_url=settings.kapacitor_url + _API,
             headers=headers,
@@ -115,15 +134,16 @@ class KapacitorClient:
         self._base_url = settings.kapacitor_url + _API
         self._headers = httpx.Headers(self._client.headers)
         self._extensions = {"timeout": self._client.timeout.as_dict()}
+        self.url = settings.kapacitor_url
         self._lock = threading.Lock()
-        self.calls = 0
+        self._next_wedge_check = 0.0
 
     def close(self) -> None:
         self._client.close()
 
-    def ping(self) -> str:
+    def ping(self, *, deadline: float | None = None) -> str:
         """Kapacitor's version, from the ping reply."""
-        response = self._send("GET", "/ping")
+        response = self._send("GET", "/ping", deadline=deadline)
         return str(response.headers.get("X-Kapacitor-Version", ""))
 
     # Tasks
@@ -168,15 +188,28 @@ class KapacitorClient:
         """Every task matching ``pattern``, page by page (Kapacitor's default page is 100)."""
         offset = 0
         while True:
-            params: list[tuple[str, str | int]] = [("offset", offset), ("limit", page_size)]
-            if pattern:
-                params.append(("pattern", pattern))
-            params.extend(("fields", name) for name in fields)
-            page = self._send("GET", "/tasks", params=params).json().get("tasks") or []
+            page = self.list_page(pattern=pattern, fields=fields, offset=offset, limit=page_size)
             yield from page
             if len(page) < page_size:
                 return
             offset += len(page)
+
+    def list_page(
+        self,
+        *,
+        pattern: str = "",
+        fields: tuple[str, ...] = (),
+        offset: int = 0,
+        limit: int = 100,
+        deadline: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """One page of the task list."""
+        params: list[tuple[str, str | int]] = [("offset", offset), ("limit", limit)]
+        if pattern:
+            params.append(("pattern", pattern))
+        params.extend(("fields", name) for name in fields)
+        body = self._send("GET", "/tasks", params=params, deadline=deadline).json()
+        return list(body.get("tasks") or [])
 
     # Templates
 
@@ -207,15 +240,17 @@ class KapacitorClient:
         json: Any = None,
         params: Any = None,
         missing_ok: bool = False,
+        deadline: float | None = None,
     ) -> httpx.Response:
-        with self._lock:
-            self.calls += 1
         url = self._base_url + path
         if params:
             url = f"{url}?{httpx.QueryParams(params)}"
+        extensions: dict[str, Any] = self._extensions
+        if deadline is not None:
+            extensions = {**extensions, "deadline": deadline}
         try:
             request = httpx.Request(
-                method, url, headers=self._headers, json=json, extensions=self._extensions
+                method, url, headers=self._headers, json=json, extensions=extensions
             )
             response = self._transport.handle_request(request)
             try:
@@ -223,6 +258,8 @@ class KapacitorClient:
             finally:
                 response.close()
         except httpx.TransportError as error:
+            if isinstance(error, httpx.TimeoutException) and path != "/ping":
+                self._check_wedged(method, path)
             raise KapacitorUnavailableError(
                 f"Kapacitor did not answer {method} {path}: {type(error).__name__}: {error}",
                 method=method,
@@ -231,6 +268,26 @@ class KapacitorClient:
         if response.is_success or (missing_ok and response.status_code == 404):
             return response
         raise _error_for(method, path, response)
+
+    def _check_wedged(self, method: str, path: str) -> None:
+        """After a task call timed out: say so loudly if ``/ping`` still answers."""
+        now = time.monotonic()
+        with self._lock:
+            if now < self._next_wedge_check:
+                return
+            self._next_wedge_check = now + _WEDGE_CHECK_INTERVAL
+        try:
+            version = self.ping(deadline=WEDGE_PING_DEADLINE)
+        except KapacitorUnavailableError:
+            return  # down or unreachable, not wedged: the call's own error says enough
+        fields = {
+            "kapacitor_url": self.url,
+            "kapacitor_version": version,
+            "method": method,
+            "path": path,
+            "failure": "kapacitor_wedged",
+        }
+        _log.error(WEDGED_MESSAGE, extra={"fields": fields})
 
 
 def _error_for(method: str, path: str, response: httpx.Response) -> Exception:
