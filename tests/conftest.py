@@ -150,15 +150,19 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedB
 
 
 TEMPLATE_ID = "measurement_series_not_fed_template"
+# The releases users run where their APIs differ: 1.5 (and 1.6) lack the
+# template-id list field, 1.5 the `message` key of error bodies.
+KAPACITOR_VERSIONS = ("1.5.7", "1.7.7")
 
 
-@pytest.fixture
-def kapacitor() -> Iterator[Any]:
-    """The Kapacitor API emulator on a free port, with the project's template installed."""
+@pytest.fixture(params=KAPACITOR_VERSIONS, ids=[f"kapacitor-{v}" for v in KAPACITOR_VERSIONS])
+def kapacitor(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The Kapacitor API emulator on a free port, with the project's template
+    installed, answering as each Kapacitor release users run."""
     from deadman._template import bundled_template
     from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
 
-    emulator = KapacitorEmulator()
+    emulator = KapacitorEmulator(version=f"{request.param}-emulator")
     emulator.add_template(TEMPLATE_ID, bundled_template(TEMPLATE_ID))
     with serve(emulator) as running:
         running.emulator = emulator

@@ -26,14 +26,19 @@ from typing import Any
 
 from ._audit_read import DesiredState, NewestEvent
 from ._events import Action
-from ._exceptions import DeadmanError
+from ._exceptions import DeadmanError, KapacitorRejectedError
 from ._kapacitor import KapacitorClient
 from ._lifecycle import Result, TaskRules
+from ._logging import get_logger
 from ._ordering import EventStamp
 
 __all__ = ["AuditReport", "Drift", "DriftKind", "FixResult", "compare", "fix_drifts", "list_tasks"]
 
-LIST_FIELDS = ("status", "executing", "vars", "template-id")
+_log = get_logger("audit")
+
+LIST_FIELDS = ("status", "executing", "vars")
+# A list field from Kapacitor 1.7.0 on; 1.5 and 1.6 refuse it (400) once a task matches.
+TEMPLATE_FIELD = "template-id"
 ABSENT = "absent"
 DISABLED_OR_ABSENT = "disabled or absent"
 
@@ -175,17 +180,40 @@ def list_tasks(
 ) -> dict[str, ActualTask]:
     """The deadman tasks by device: ids ending with ``suffix``, from ``template_id``.
 
-    A listed task omits ``template-id`` when it was not made from a template; such
-    tasks are kept, those of another template are not ours.
+    Kapacitor 1.7 lists ``template-id`` (omitted for a task made from no
+    template; such tasks are kept, those of another template are not ours). 1.5
+    and 1.6 refuse that field: then a task is ours when its ``measurement`` var
+    is its device code, which the lifecycle rules write on every task they make.
     """
+    pattern = "*" + suffix
+    by_template = True
+    try:
+        items = list(
+            client.list_tasks(
+                pattern=pattern, fields=(*LIST_FIELDS, TEMPLATE_FIELD), page_size=page_size
+            )
+        )
+    except KapacitorRejectedError as error:
+        if f'unsupported field "{TEMPLATE_FIELD}"' not in error.message:
+            raise
+        _log.debug(
+            "Kapacitor lists no template-id (1.5/1.6): tasks are told by their measurement var",
+            extra={"fields": {"kapacitor_url": client.url}},
+        )
+        by_template = False
+        items = list(client.list_tasks(pattern=pattern, fields=LIST_FIELDS, page_size=page_size))
     found: dict[str, ActualTask] = {}
-    for item in client.list_tasks(pattern="*" + suffix, fields=LIST_FIELDS, page_size=page_size):
+    for item in items:
         task_id = str(item.get("id", ""))
-        template = item.get("template-id")
-        if not task_id.endswith(suffix) or template not in (None, "", template_id):
+        if not task_id.endswith(suffix):
             continue
         device = task_id[: len(task_id) - len(suffix)] if suffix else task_id
         variables = item.get("vars") or {}
+        if by_template:
+            if item.get(TEMPLATE_FIELD) not in (None, "", template_id):
+                continue
+        elif (variables.get("measurement") or {}).get("value") != device:
+            continue
         found[device] = ActualTask(
             id=task_id,
             device=device,

@@ -232,6 +232,21 @@ def test_lifecycle_equal_times_follow_binlog_position(
     assert statuses(kapacitor) == {"d_not_fed": expected}
 
 
+def test_enable_alert_recording_a_newer_stamp_never_restarts_the_task(
+    send: Callable[..., Any], kapacitor: Any
+) -> None:
+    """Stopping tasks is what wedges Kapacitor (kapacitor#1829): bookkeeping vars
+    (event time, position, id) are written with a PATCH of vars alone."""
+    send("device-enabled", ["d"], time=T0, binlog=("binlog.000003", 100, 0))
+    before = kapacitor.emulator.task("d_not_fed")
+    send("device-enabled", ["d"], time=T2, binlog=("binlog.000004", 200, 0))
+    after = kapacitor.emulator.task("d_not_fed")
+    assert after.vars["deadman_event_position"].value.endswith("file=binlog.000004 pos=200 row=0")
+    assert (after.status, after.executing) == ("enabled", True)
+    assert after.last_enabled == before.last_enabled  # never disabled and enabled again
+    assert after.running_vars == before.running_vars  # the running task was not reloaded
+
+
 def test_enable_alert_newer_event_same_state_records_time(
     send: Callable[..., Any], kapacitor: Any
 ) -> None:
