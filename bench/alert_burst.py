@@ -41,8 +41,7 @@ from _common import (
 )
 from cloudevents.kafka import to_binary as to_kafka_binary
 
-from deadman._alerts import AlertMapper, parse_alert
-from deadman._config import AlertSettings
+from deadman import AlertMapper, AlertSettings, parse_alert
 from deadman_local.broker import EmbeddedBroker, create_topics, read_topic, topic_size
 from deadman_local.functions import FunctionProcess
 

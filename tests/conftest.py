@@ -159,7 +159,7 @@ KAPACITOR_VERSIONS = ("1.5.7", "1.7.7")
 def kapacitor(request: pytest.FixtureRequest) -> Iterator[Any]:
     """The Kapacitor API emulator on a free port, with the project's template
     installed, answering as each Kapacitor release users run."""
-    from deadman._template import bundled_template
+    from deadman.ops.template import bundled_template
     from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
 
     emulator = KapacitorEmulator(version=f"{request.param}-emulator")

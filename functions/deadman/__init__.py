@@ -1,42 +1,116 @@
 """Kapacitor deadman alerting for device fleets, as Knative CloudEvents functions.
 
-The public surface is small: the lifecycle ``Action``s, the settings classes, the
-Kapacitor client, the error hierarchy and ``runtime`` (what ``main.py`` calls).
+The public surface, everything outside this package may use:
+
+* lifecycle events and rules: ``Action``, ``EventTypes``, ``LifecycleEvent``,
+  ``parse_lifecycle_event``, ``check_device_code``, ``EventStamp``,
+  ``BinlogPosition``, the ``EVENT_*_VAR`` names, ``TaskRules``, ``Result``,
+  ``DeviceOutcome``, ``LifecycleService``;
+* Kapacitor: ``KapacitorClient``, ``Task``, ``Template``, ``WEDGED_MESSAGE``;
+* alerts: ``KapacitorAlert``, ``parse_alert``, ``alert_event_id``, ``AlertMapper``,
+  ``AlertCallback``, ``AlertSink``, ``HttpSink``, ``KafkaSink``;
+* settings: the ``*Settings`` classes and ``load_settings``;
+* answers and logs: ``status_for``, ``error_body``, ``MAX_ERROR_BODY_BYTES``,
+  ``JsonFormatter``, ``configure_logging``, ``get_logger``;
+* the error hierarchy (``_exceptions``), ``runtime`` (what ``main.py`` calls),
+  ``binding`` (CloudEvents over HTTP and Kafka) and ``ops`` (``deadmanctl``).
+
+Names are imported on first use, so that a function pays at start-up only for
+the modules its own target needs.
 """
 
-from . import _runtime as runtime
-from ._alerts import AlertMapper, KapacitorAlert, parse_alert
-from ._callback import AlertCallback
-from ._config import AlertSettings, KapacitorSettings, LifecycleSettings, load_settings
-from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from . import _exceptions
 from ._exceptions import *  # noqa: F403 - the hierarchy is part of the public surface
-from ._exceptions import __all__ as _exception_names
-from ._kapacitor import KapacitorClient, Task
-from ._lifecycle import DeviceOutcome, Result, TaskRules
-from ._ordering import (
-    EVENT_ID_VAR,
-    EVENT_POSITION_VAR,
-    EVENT_TIME_VAR,
-    BinlogPosition,
-    EventStamp,
-)
-from ._service import LifecycleService
-from ._sinks import AlertSink, HttpSink, KafkaSink
+
+if TYPE_CHECKING:
+    from . import _runtime as runtime
+    from ._alerts import AlertMapper, KapacitorAlert, alert_event_id, parse_alert
+    from ._callback import AlertCallback
+    from ._config import (
+        AlertSettings,
+        AuditSettings,
+        KafkaSettings,
+        KapacitorSettings,
+        LifecycleSettings,
+        load_settings,
+    )
+    from ._events import (
+        Action,
+        EventTypes,
+        LifecycleEvent,
+        check_device_code,
+        parse_lifecycle_event,
+    )
+    from ._kapacitor import WEDGED_MESSAGE, KapacitorClient, Task, Template
+    from ._lifecycle import DeviceOutcome, Result, TaskRules
+    from ._logging import JsonFormatter, configure_logging, get_logger
+    from ._ordering import (
+        EVENT_ID_VAR,
+        EVENT_POSITION_VAR,
+        EVENT_TIME_VAR,
+        BinlogPosition,
+        EventStamp,
+    )
+    from ._service import LifecycleService
+    from ._sinks import AlertSink, HttpSink, KafkaSink
+    from ._statuses import MAX_ERROR_BODY_BYTES, error_body, status_for
+
+# Public name -> the private module that defines it.
+_EXPORTS = {
+    "runtime": "_runtime",
+    **dict.fromkeys(("AlertMapper", "KapacitorAlert", "alert_event_id", "parse_alert"), "_alerts"),
+    "AlertCallback": "_callback",
+    **dict.fromkeys(
+        (
+            "AlertSettings",
+            "AuditSettings",
+            "KafkaSettings",
+            "KapacitorSettings",
+            "LifecycleSettings",
+            "load_settings",
+        ),
+        "_config",
+    ),
+    **dict.fromkeys(
+        ("Action", "EventTypes", "LifecycleEvent", "check_device_code", "parse_lifecycle_event"),
+        "_events",
+    ),
+    **dict.fromkeys(("WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"), "_kapacitor"),
+    **dict.fromkeys(("DeviceOutcome", "Result", "TaskRules"), "_lifecycle"),
+    **dict.fromkeys(("JsonFormatter", "configure_logging", "get_logger"), "_logging"),
+    **dict.fromkeys(
+        ("EVENT_ID_VAR", "EVENT_POSITION_VAR", "EVENT_TIME_VAR", "BinlogPosition", "EventStamp"),
+        "_ordering",
+    ),
+    "LifecycleService": "_service",
+    **dict.fromkeys(("AlertSink", "HttpSink", "KafkaSink"), "_sinks"),
+    **dict.fromkeys(("MAX_ERROR_BODY_BYTES", "error_body", "status_for"), "_statuses"),
+}
 
 __all__ = [
     "EVENT_ID_VAR",
     "EVENT_POSITION_VAR",
     "EVENT_TIME_VAR",
+    "MAX_ERROR_BODY_BYTES",
+    "WEDGED_MESSAGE",
     "Action",
     "AlertCallback",
     "AlertMapper",
     "AlertSettings",
     "AlertSink",
+    "AuditSettings",
     "BinlogPosition",
     "DeviceOutcome",
     "EventStamp",
     "EventTypes",
     "HttpSink",
+    "JsonFormatter",
+    "KafkaSettings",
     "KafkaSink",
     "KapacitorAlert",
     "KapacitorClient",
@@ -47,9 +121,30 @@ __all__ = [
     "Result",
     "Task",
     "TaskRules",
+    "Template",
+    "alert_event_id",
+    "check_device_code",
+    "configure_logging",
+    "error_body",
+    "get_logger",
     "load_settings",
     "parse_alert",
     "parse_lifecycle_event",
     "runtime",
-    *_exception_names,
+    "status_for",
 ]
+__all__ += _exceptions.__all__
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{module_name}", __name__)
+    value = module if name == "runtime" else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._config import AlertSettings
 from ._exceptions import MalformedAlertError
 
-__all__ = ["AlertMapper", "KapacitorAlert", "parse_alert"]
+__all__ = ["AlertMapper", "KapacitorAlert", "alert_event_id", "parse_alert"]
 
 Level = Literal["OK", "INFO", "WARNING", "CRITICAL"]
 # Fixed so that the same alert always gets the same CloudEvent id, in every
@@ -87,7 +87,7 @@ class AlertMapper:
         device = self.device_code(alert)
         time = alert.time.astimezone(UTC) if alert.time.tzinfo else alert.time.replace(tzinfo=UTC)
         attributes = {
-            "id": event_id(alert),
+            "id": alert_event_id(alert),
             "source": self.source,
             "type": event_type,
             "subject": device,
@@ -108,7 +108,7 @@ class AlertMapper:
         return CloudEvent(attributes, data)
 
 
-def event_id(alert: KapacitorAlert) -> str:
+def alert_event_id(alert: KapacitorAlert) -> str:
     """Deterministic id from (alert id, time, level): a re-sent alert gets the same id."""
     time = alert.time.astimezone(UTC) if alert.time.tzinfo else alert.time
     key = json.dumps([alert.id, time.isoformat(), alert.level])

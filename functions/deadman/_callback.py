@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any
+from typing import Any, Self
 
 from cloudevents.http import from_http
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -18,6 +18,7 @@ from werkzeug.wrappers import Request, Response
 from ._alerts import AlertMapper, parse_alert
 from ._config import AlertSettings
 from ._exceptions import MalformedAlertError, SinkError, UnauthorizedError
+from ._framework import read_limited_body
 from ._logging import get_logger
 from ._sinks import AlertSink, sink_from_settings
 
@@ -36,6 +37,12 @@ class AlertCallback:
 
     def close(self) -> None:
         self.sink.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def handle(self, request: Request) -> Response:
         self._authorize(request)
@@ -102,12 +109,8 @@ class AlertCallback:
 
 def _read_body(request: Request, limit: int) -> bytes:
     """The body, read no further than ``limit`` bytes (413 past it)."""
-    declared = request.content_length
-    body = b"" if declared is not None and declared > limit else request.stream.read(limit + 1)
-    # functions-framework drains the body after the response; give it what was read
-    # so an oversized body is never read whole.
-    request._cached_data = body[:limit]
-    if len(body) > limit or (declared is not None and declared > limit):
+    body, too_long = read_limited_body(request, limit)
+    if too_long:
         raise RequestEntityTooLarge(f"alert bodies are limited to {limit} bytes")
     return body
 

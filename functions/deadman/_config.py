@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_TOPIC_PREFIX",
     "AlertSettings",
     "AuditSettings",
+    "KafkaSettings",
     "KapacitorSettings",
     "LifecycleSettings",
     "load_settings",
@@ -135,15 +136,28 @@ class LifecycleSettings(KapacitorSettings):
         return normalised
 
 
-class AuditSettings(LifecycleSettings):
-    """Settings of ``deadmanctl audit``: the lifecycle settings plus where the events are."""
+class KafkaSettings(_Base):
+    """How every ``deadmanctl`` command reaches Kafka (dead letters, audit, heartbeat)."""
 
     kafka_bootstrap_servers: str | None = None
+    # librdkafka properties of the cluster (security.protocol, sasl.*, ssl.*), as JSON;
+    # used for every consumer and producer the commands make.
+    kafka_consumer_config: dict[str, str] = Field(default_factory=dict)
+
+    def bootstrap_servers(self, override: str | None = None) -> str:
+        """``override`` (a command-line flag) or KAFKA_BOOTSTRAP_SERVERS."""
+        servers = override or self.kafka_bootstrap_servers
+        if not servers:
+            raise ConfigurationError("--bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS is required")
+        return servers
+
+
+class AuditSettings(LifecycleSettings, KafkaSettings):
+    """Settings of ``deadmanctl audit``: the lifecycle settings plus where the events are."""
+
     # Comma-separated; unset: the topic of each configured event type,
     # kapacitor-alerts-connector.<EVENT_TYPE_*> (the connector's routing).
     audit_topics: str | None = None
-    # librdkafka properties for reading the topics (security.protocol, sasl.*), as JSON.
-    kafka_consumer_config: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("audit_topics")
     @classmethod

@@ -24,9 +24,9 @@ from typing import Any
 
 from ._exceptions import InvalidDeviceCodeError, MalformedEventError, TooManyDevicesError
 from ._ordering import BinlogPosition, EventStamp, parse_time
+from .binding import KAFKA_WRAPPER_TYPE
 
 __all__ = [
-    "KAFKA_WRAPPER_TYPE",
     "Action",
     "Delivery",
     "EventTypes",
@@ -35,7 +35,6 @@ __all__ = [
     "parse_lifecycle_event",
 ]
 
-KAFKA_WRAPPER_TYPE = "dev.knative.kafka.event"
 _ASCII_DIGITS_AND_PUNCTUATION = frozenset("0123456789-._")
 
 

@@ -16,17 +16,20 @@ logs and HTTP error bodies. The hierarchy::
     │   └── UnauthorizedError (PermissionError)    missing or wrong callback token
     ├── KapacitorError                             Kapacitor said no, or did not answer
     │   ├── KapacitorRejectedError (ValueError)    4xx that retrying cannot fix
-    │   │   └── UnknownTemplateError               the template is not installed
+    │   │   ├── UnknownTemplateError               the template is not installed
+    │   │   ├── TaskAlreadyExistsError             create lost a race with another create
+    │   │   └── TaskMissingError                   PATCH of a task that is gone
     │   └── KapacitorUnavailableError (ConnectionError)
     │                                              refused, timeout, 5xx: retry later
     ├── DevicesUnavailableError (ConnectionError)  some devices failed for now: retry
     ├── TopicReadError (ConnectionError)           a Kafka topic could not be read
+    ├── DeadLetterError (ConnectionError)          a replay could not be written
     └── SinkError
         ├── SinkUnavailableError (ConnectionError) the sink did not accept in time
         └── SinkRejectedError (ValueError)         the sink refused the event for good
 
 The mapping from these classes to HTTP statuses lives in one table, in
-``_statuses.py``.
+``_statuses.py``; ``deadmanctl`` turns every one of them into exit code 2.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from collections.abc import Sequence
 __all__ = [
     "AlertError",
     "ConfigurationError",
+    "DeadLetterError",
     "DeadmanError",
     "DevicesRejectedError",
     "DevicesUnavailableError",
@@ -49,6 +53,8 @@ __all__ = [
     "SinkError",
     "SinkRejectedError",
     "SinkUnavailableError",
+    "TaskAlreadyExistsError",
+    "TaskMissingError",
     "TooManyDevicesError",
     "TopicReadError",
     "UnauthorizedError",
@@ -151,12 +157,24 @@ class UnknownTemplateError(KapacitorRejectedError):
     """The TICKscript template the tasks are made from is not installed."""
 
 
+class TaskAlreadyExistsError(KapacitorRejectedError):
+    """Create answered ``task X already exists`` (another delivery won the race)."""
+
+
+class TaskMissingError(KapacitorRejectedError):
+    """PATCH answered ``task does not exist, cannot update``."""
+
+
 class KapacitorUnavailableError(KapacitorError, ConnectionError):
     """Kapacitor did not answer usefully (refused, timed out, 5xx); retry later."""
 
 
 class TopicReadError(DeadmanError, ConnectionError):
     """A topic the operator tools read (dead letters, lifecycle) could not be read."""
+
+
+class DeadLetterError(DeadmanError, ConnectionError):
+    """Replayed dead letters could not be written to their topic."""
 
 
 class SinkError(DeadmanError):

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
@@ -29,18 +29,14 @@ from ._config import KapacitorSettings
 from ._exceptions import (
     KapacitorRejectedError,
     KapacitorUnavailableError,
+    TaskAlreadyExistsError,
+    TaskMissingError,
     UnknownTemplateError,
 )
 from ._logging import get_logger
 from ._transport import DeadlineTransport
 
-__all__ = [
-    "KapacitorClient",
-    "Task",
-    "TaskAlreadyExistsError",
-    "TaskMissingError",
-    "Template",
-]
+__all__ = ["WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"]
 
 _API = "/kapacitor/v1"
 # Connection failures are retried by the transport: nothing reached Kapacitor yet.
@@ -55,14 +51,6 @@ WEDGED_MESSAGE = (
 )
 
 _log = get_logger("kapacitor")
-
-
-class TaskAlreadyExistsError(KapacitorRejectedError):
-    """Create answered ``task X already exists`` (another delivery won the race)."""
-
-
-class TaskMissingError(KapacitorRejectedError):
-    """PATCH answered ``task does not exist, cannot update``."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +76,7 @@ class Task:
         )
 
     def var_value(self, name: str) -> Any:
+        """A var's value, or None when the task has no such var."""
         var = self.vars.get(name)
         return None if var is None else var.get("value")
 
@@ -140,6 +129,12 @@ class KapacitorClient:
 
     def close(self) -> None:
         self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def ping(self, *, deadline: float | None = None) -> str:
         """Kapacitor's version, from the ping reply."""

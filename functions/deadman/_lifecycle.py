@@ -28,8 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._events import Action, check_device_code
-from ._exceptions import DeadmanError, KapacitorUnavailableError
-from ._kapacitor import KapacitorClient, Task, TaskAlreadyExistsError, TaskMissingError
+from ._exceptions import (
+    DeadmanError,
+    KapacitorUnavailableError,
+    TaskAlreadyExistsError,
+    TaskMissingError,
+)
+from ._kapacitor import KapacitorClient, Task
 from ._ordering import EVENT_ID_VAR, EventStamp
 
 __all__ = ["BOOKKEEPING_PREFIX", "DeviceOutcome", "Result", "TaskRules"]

@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["configure_logging", "get_logger"]
+__all__ = ["JsonFormatter", "configure_logging", "get_logger"]
 
 _ROOT = "deadman"
 

@@ -13,13 +13,13 @@ import threading
 from typing import Any
 
 from cloudevents.http import CloudEvent
-from flask import has_request_context, request
 from werkzeug.wrappers import Response
 
 from ._callback import AlertCallback
 from ._config import AlertSettings, LifecycleSettings, load_settings
 from ._events import Action
 from ._exceptions import DeadmanError
+from ._framework import delivered_attributes
 from ._logging import configure_logging, get_logger
 from ._service import LifecycleService
 from ._statuses import error_response, status_for
@@ -83,22 +83,8 @@ def alert_callback() -> AlertCallback:
 
 def handle_lifecycle(event: CloudEvent, action: Action) -> None:
     """Apply a delivered lifecycle CloudEvent for the devices it names."""
-    attributes = dict(event.get_attributes())
-    if not _time_was_sent():
-        # The SDK fills a missing time with "now"; order safety needs the event's own.
-        attributes.pop("time", None)
+    attributes = delivered_attributes(event.get_attributes())
     lifecycle().handle(attributes, event.get_data(), action)
-
-
-def _time_was_sent() -> bool:
-    if not has_request_context():
-        return True
-    if "ce-time" in request.headers:
-        return True
-    if request.mimetype.startswith("application/cloudevents"):
-        body = request.get_json(silent=True, force=True)
-        return isinstance(body, dict) and "time" in body
-    return False
 
 
 def render_error(error: Exception) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Self
 
 from ._config import LifecycleSettings
 from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
@@ -53,6 +53,12 @@ class LifecycleService:
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def handle(
         self, attributes: Mapping[str, Any], data: Any, action: Action

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import httpx
 from cloudevents.conversion import to_binary
@@ -19,6 +19,7 @@ from cloudevents.kafka import to_binary as to_kafka_binary
 from ._config import AlertSettings
 from ._exceptions import SinkRejectedError, SinkUnavailableError
 from ._logging import get_logger
+from .binding import encode_header_value
 
 __all__ = ["AlertSink", "HttpSink", "KafkaSink", "sink_from_settings"]
 
@@ -49,7 +50,7 @@ class HttpSink:
         # task id may hold) cannot go raw into a header: percent-encode them, as the
         # CloudEvents HTTP binding says.
         headers = {
-            name: _percent_encoded(value) if name.lower().startswith("ce-") else value
+            name: encode_header_value(value) if name.lower().startswith("ce-") else value
             for name, value in headers.items()
         }
         try:
@@ -71,6 +72,12 @@ class HttpSink:
 
     def close(self) -> None:
         self._client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class KafkaSink:
@@ -155,6 +162,12 @@ class KafkaSink:
         if self._producer is not None:
             self._producer.flush(self.timeout)
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def _produce(self, producer: Any, message: Any, on_delivery: Any) -> None:
         producer.produce(
             self.topic,
@@ -230,16 +243,6 @@ def sink_from_settings(settings: AlertSettings) -> AlertSink:
         settings.alerts_topic,
         settings.sink_timeout_seconds,
         settings.kafka_producer_config,
-    )
-
-
-def _percent_encoded(value: str) -> str:
-    """A ce-* header value: printable ASCII stays, except '"' and '%'; the rest is %XX."""
-    return "".join(
-        char
-        if "!" <= char <= "~" and char not in '"%'
-        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
-        for char in value
     )
 
 

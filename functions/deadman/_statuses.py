@@ -32,6 +32,7 @@ from ._exceptions import (
     TooManyDevicesError,
     UnauthorizedError,
 )
+from ._framework import raised_reading_a_cloudevent
 
 __all__ = ["MAX_ERROR_BODY_BYTES", "error_body", "error_response", "status_for"]
 
@@ -63,7 +64,7 @@ def status_for(error: BaseException) -> tuple[int, str]:
     for kind, status, code in _STATUS_BY_ERROR:
         if isinstance(error, kind):
             return status, code
-    if _raised_reading_a_cloudevent(error):
+    if raised_reading_a_cloudevent(error):
         return 400, "not_a_cloudevent"
     if isinstance(error, HTTPException) and error.code is not None:
         status = _REWRITTEN.get(error.code, error.code)
@@ -94,31 +95,9 @@ def _message(error: BaseException, status: int) -> str:
     if isinstance(error, HTTPException):
         # functions-framework's own descriptions echo headers and body: keep it short.
         return (error.description or error.name).split("\n", 1)[0]
-    if isinstance(error, CloudEventsError) or _raised_reading_a_cloudevent(error):
+    if isinstance(error, CloudEventsError) or raised_reading_a_cloudevent(error):
         return f"not a CloudEvent: {error}"
     return "internal error; the request can be retried" if status >= 500 else str(error)
-
-
-def _raised_reading_a_cloudevent(error: BaseException) -> bool:
-    """Whether ``error`` came out of reading the request as a CloudEvent.
-
-    The CloudEvents SDK's ``from_http`` and functions-framework's conversion of
-    other JSON bodies let some errors of the request itself out unwrapped (a
-    UnicodeDecodeError for a body that is not UTF-8, a TypeError for a JSON list):
-    the function never ran, the request is the sender's fault: 400.
-    """
-    if isinstance(error, HTTPException | DeadmanError | CloudEventsError):
-        return False
-    trace = error.__traceback__
-    while trace is not None:
-        frame = trace.tb_frame
-        module = str(frame.f_globals.get("__name__", ""))
-        if module == "functions_framework.event_conversion" or (
-            module.startswith("cloudevents.") and frame.f_code.co_name == "from_http"
-        ):
-            return True
-        trace = trace.tb_next
-    return False
 
 
 def _fit(body: dict[str, Any], failures: Sequence[tuple[str, str]]) -> bytes:

@@ -206,7 +206,7 @@ def topic_size(bootstrap_servers: str, topic: str, timeout: float = 10.0) -> int
     Counting, rather than trusting the high watermarks asked for up front, because
     this broker can report a watermark behind records produced in one batch.
     """
-    from deadman._topics import read_records
+    from deadman.ops.topics import read_records
 
     count = 0
 

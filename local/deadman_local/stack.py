@@ -90,7 +90,7 @@ class LocalStack:
 
     def _start(self) -> StackState:
         from deadman import KapacitorClient, KapacitorSettings
-        from deadman._template import bundled_template, install_template
+        from deadman.ops.template import bundled_template, install_template
 
         from .kafka_source import KafkaSourceStandIn, load_kafka_sinks, load_kafka_sources
 

@@ -12,14 +12,19 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from deadman._audit import ActualTask, compare
-from deadman._audit_read import DesiredState, NewestEvent
-from deadman._config import AuditSettings, LifecycleSettings
-from deadman._events import Action, EventTypes, parse_lifecycle_event
-from deadman._kapacitor import KapacitorClient
-from deadman._ordering import EventStamp
-from deadman._service import LifecycleService
-from deadman.cli import main
+from deadman import (
+    Action,
+    AuditSettings,
+    EventStamp,
+    EventTypes,
+    KapacitorClient,
+    LifecycleService,
+    LifecycleSettings,
+    parse_lifecycle_event,
+)
+from deadman.ops.audit import ActualTask, compare
+from deadman.ops.cli import main
+from deadman.ops.desired import DesiredState, NewestEvent
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
 from tests.conftest import TEMPLATE_ID, inner_event
 

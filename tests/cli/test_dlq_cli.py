@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from deadman._dlq import DeadLetter, parse_offsets, select
-from deadman.cli import main
+from deadman.ops.cli import main
+from deadman.ops.dlq import DeadLetter, parse_offsets, select
 from deadman_local.broker import EmbeddedBroker, create_topics
 from deadman_local.kafka_source import KafkaSourceStandIn
 from tests.local.helpers import (
@@ -140,9 +141,29 @@ def test_dlq_replay_dry_run_sends_nothing(
     assert letters.receiver.requests("/dry") == []
 
 
-def test_dlq_replay_requires_a_selection(letters: Letters) -> None:
-    with pytest.raises(SystemExit, match="--offsets, --all or --error-code"):
-        main(letters.cli("replay", "--topic", letters.dlq, "--to-url", "http://127.0.0.1:1/"))
+def test_dlq_replay_requires_a_selection(
+    letters: Letters, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(letters.cli("replay", "--topic", letters.dlq, "--to-url", "http://127.0.0.1:1/"))
+    assert code == 2  # one error style for every command: deadmanctl: <message>, exit 2
+    assert "deadmanctl: choose letters with --offsets, --all or --error-code" in (
+        capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("command", [["list"], ["replay", "--all", "--to-topic", "t"]])
+def test_dlq_commands_use_the_kafka_consumer_config(
+    letters: Letters,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """The settings reach librdkafka: a bogus security.protocol fails at once, named."""
+    monkeypatch.setenv("KAFKA_CONSUMER_CONFIG", '{"security.protocol": "bogus"}')
+    started = time.monotonic()
+    assert main(letters.cli(*command, "--topic", letters.dlq)) == 2
+    assert time.monotonic() - started < 5
+    assert "security.protocol" in capsys.readouterr().err
 
 
 def test_dlq_replay_to_url_restores_the_event_as_received(

@@ -101,6 +101,6 @@ def test_kapacitor_liveness_probe_fails_only_on_a_wedged_kapacitor() -> None:
 
 
 def _template() -> str:
-    from deadman._template import bundled_template
+    from deadman.ops.template import bundled_template
 
     return bundled_template("measurement_series_not_fed_template")

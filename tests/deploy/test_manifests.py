@@ -7,7 +7,7 @@ kubernetes-validate. A kind with neither fails. The cross-checks then follow the
 chain end to end: outbox types -> connector routes -> KafkaTopics ->
 KafkaSources -> Services -> function targets in functions/main.py, and the alert
 callback -> SinkBinding -> KafkaSink, with every setting a container receives
-loaded through deadman._config exactly as the function would load it.
+loaded through deadman.load_settings exactly as the function would load it.
 
 The bundles are rendered by a small stand-in for kustomize (resources,
 configMapGenerator, components, JSON 6902 patches, namespace, labels, images)
@@ -596,7 +596,7 @@ WORKLOAD_IDS = [f"{doc['kind']}/{doc['metadata']['name']}" for doc, _ in WORKLOA
 @pytest.mark.parametrize(("doc", "container"), WORKLOAD_CONTAINERS, ids=WORKLOAD_IDS)
 def test_container_env_names_are_settings(doc: dict[str, Any], container: dict[str, Any]) -> None:
     unknown = set(_container_env(doc, container)) - settings_names() - NON_SETTINGS_ENV
-    assert unknown == set(), "not a field of deadman._config settings"
+    assert unknown == set(), "not a field of the deadman settings"
 
 
 @pytest.mark.parametrize(("doc", "container"), WORKLOAD_CONTAINERS, ids=WORKLOAD_IDS)
@@ -604,7 +604,7 @@ def test_container_settings_load(
     doc: dict[str, Any], container: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The settings the container gets pass the same validation the function runs at start."""
-    from deadman._config import load_settings
+    from deadman import load_settings
 
     env = _container_env(doc, container)
     target = env.get("FUNCTION_TARGET")
@@ -1137,7 +1137,7 @@ def test_installer_runs_deadmanctl() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "scripts"
     ]
-    assert scripts["deadmanctl"] == "deadman.cli:main"
+    assert scripts["deadmanctl"] == "deadman.ops.cli:main"
 
 
 def test_installer_mounts_the_template() -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from deadman._kapacitor import WEDGED_MESSAGE
+from deadman import WEDGED_MESSAGE
 from deadman_local.functions import FunctionProcess
 from tests.conftest import inner_event, wrapped_delivery
 

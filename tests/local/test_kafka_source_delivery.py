@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from deadman._dlq import DeadLetter, read_dead_letters
+from deadman.ops.dlq import DeadLetter, read_dead_letters
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
 from deadman_local.kafka_source import KafkaSourceStandIn
 from tests.support.receiver import Received, ScriptedReceiver, serve_scripted

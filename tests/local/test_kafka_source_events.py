@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from deadman._dlq import decode_record
+from deadman.ops.dlq import decode_record
 from deadman_local.kafka_source import (
     WRAPPER_TYPE,
     KafkaRecord,

@@ -17,9 +17,8 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, settings
 from werkzeug.test import TestResponse
 
-from deadman import runtime
-from deadman._logging import JsonFormatter
-from deadman._template import bundled_template
+from deadman import JsonFormatter, runtime
+from deadman.ops.template import bundled_template
 from deadman_local.functions import FUNCTIONS_SOURCE
 from deadman_local.kapacitor_emulator import (
     HttpPostEndpoint,

@@ -17,10 +17,8 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
-from deadman import EVENT_TIME_VAR
-from deadman._dlq import DeadLetter, read_dead_letters
-from deadman._events import check_device_code
-from deadman._exceptions import InvalidDeviceCodeError
+from deadman import EVENT_TIME_VAR, InvalidDeviceCodeError, check_device_code
+from deadman.ops.dlq import DeadLetter, read_dead_letters
 from deadman_local.kafka_source import CounterSnapshot
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator
 from deadman_local.stack import LocalStack, StackState

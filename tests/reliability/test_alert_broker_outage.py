@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from deadman._alerts import event_id, parse_alert
-from deadman._dlq import read_dead_letters
+from deadman import alert_event_id as event_id
+from deadman import parse_alert
+from deadman.ops.dlq import read_dead_letters
 from deadman_local.broker import EmbeddedBroker, create_topics
 from deadman_local.functions import FunctionProcess
 from deadman_local.kapacitor_emulator import AlertResult, HttpPostEndpoint, KapacitorEmulator

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import event, example, given
 from hypothesis import strategies as st
 
-from deadman._events import check_device_code
-from deadman._exceptions import InvalidDeviceCodeError
+from deadman import InvalidDeviceCodeError, check_device_code
 from tests.conftest import inner_event, wrapped_delivery
 from tests.reliability.conftest import (
     CALLBACK_TOKEN,

@@ -16,12 +16,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from deadman import Action
-from deadman._config import KapacitorSettings, LifecycleSettings
-from deadman._events import check_device_code
-from deadman._exceptions import DevicesRejectedError, InvalidDeviceCodeError
-from deadman._kapacitor import KapacitorClient
-from deadman._service import LifecycleService
+from deadman import (
+    Action,
+    DevicesRejectedError,
+    InvalidDeviceCodeError,
+    KapacitorClient,
+    KapacitorSettings,
+    LifecycleService,
+    LifecycleSettings,
+    check_device_code,
+)
 from deadman_local.kapacitor_emulator._tickeval import evaluate_task
 from deadman_local.kapacitor_emulator._tickparse import parse_program
 from tests.conftest import captured_alerts, inner_event, wrapped_delivery

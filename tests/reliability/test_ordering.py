@@ -27,7 +27,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from deadman.cli import main as deadmanctl
+from deadman.ops.cli import main as deadmanctl
 from deadman_local.kapacitor_emulator import Fault
 from deadman_local.stack import LocalStack
 from tests.reliability.loop import Loop, at, event, running_stack, wait_for

@@ -85,7 +85,7 @@ def test_security_callback_token_compared_in_constant_time(
         compared.append((presented, expected))
         return compare_digest(presented, expected)
 
-    monkeypatch.setattr("deadman._callback.hmac.compare_digest", spy)
+    monkeypatch.setattr(hmac, "compare_digest", spy)
     assert callback(apps, "Bearer guess", b"{}").status_code == 401
     good = callback(apps, f"bearer {CALLBACK_TOKEN}", json.dumps(ALERT).encode())
     assert good.status_code == 200

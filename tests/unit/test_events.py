@@ -15,9 +15,9 @@ from deadman import (
     InvalidDeviceCodeError,
     MalformedEventError,
     TooManyDevicesError,
+    check_device_code,
     parse_lifecycle_event,
 )
-from deadman._events import check_device_code
 from tests.conftest import HttpDelivery, inner_event, wrapped_delivery
 
 TYPES = EventTypes()

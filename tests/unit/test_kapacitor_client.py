@@ -14,10 +14,11 @@ from deadman import (
     KapacitorRejectedError,
     KapacitorSettings,
     KapacitorUnavailableError,
+    TaskAlreadyExistsError,
+    TaskMissingError,
     UnknownTemplateError,
 )
-from deadman._kapacitor import TaskAlreadyExistsError, TaskMissingError
-from deadman._template import InstallResult, bundled_template, install_template
+from deadman.ops.template import InstallResult, bundled_template, install_template
 from tests.conftest import TEMPLATE_ID, shared_path
 
 

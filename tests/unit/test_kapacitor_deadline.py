@@ -16,10 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from deadman import KapacitorClient, KapacitorSettings, KapacitorUnavailableError
-from deadman._health import KapacitorState, check_kapacitor
-from deadman._kapacitor import WEDGED_MESSAGE
-from deadman.cli import main
+from deadman import WEDGED_MESSAGE, KapacitorClient, KapacitorSettings, KapacitorUnavailableError
+from deadman.ops.cli import main
+from deadman.ops.health import KapacitorState, check_kapacitor
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator, serve
 
 TIMEOUT = 1.0

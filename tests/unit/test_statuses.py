@@ -9,6 +9,7 @@ from cloudevents.exceptions import MissingRequiredFields
 from werkzeug.exceptions import InternalServerError, MethodNotAllowed, NotFound
 
 from deadman import (
+    MAX_ERROR_BODY_BYTES,
     ConfigurationError,
     DevicesRejectedError,
     DevicesUnavailableError,
@@ -22,8 +23,9 @@ from deadman import (
     TooManyDevicesError,
     UnauthorizedError,
     UnknownTemplateError,
+    error_body,
+    status_for,
 )
-from deadman._statuses import MAX_ERROR_BODY_BYTES, error_body, status_for
 
 # Statuses the Kafka data plane retries; everything else goes straight to the DLQ.
 RETRIED = {404, 408, 409, 429} | set(range(500, 600))

@@ -9,22 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import sys
-from collections.abc import Sequence
 from typing import Any
 
-from ._audit import AuditReport, Drift, compare, fix_drifts, list_tasks
-from ._audit_read import DesiredState
-from ._config import AuditSettings, load_settings
-from ._dlq import decode_record
-from ._exceptions import DeadmanError
-from ._kapacitor import KapacitorClient
-from ._logging import JsonFormatter, get_logger
-from ._service import LifecycleService
-from ._topics import read_records
+from .._config import AuditSettings, load_settings
+from .._exceptions import ConfigurationError
+from .._logging import get_logger
+from .audit import AuditReport, Drift, run_audit
 
-__all__ = ["add_audit_command", "run_audit"]
+__all__ = ["add_audit_command"]
 
 _log = get_logger("audit")
 
@@ -63,85 +55,26 @@ def add_audit_command(commands: Any) -> None:
     audit.set_defaults(run=_run)
 
 
-def run_audit(
-    settings: AuditSettings,
-    bootstrap_servers: str,
-    topics: Sequence[str],
-    *,
-    fix: bool = False,
-    delete_orphans: bool = False,
-    timeout: float = 60.0,
-    page_size: int = 500,
-    client: KapacitorClient | None = None,
-) -> AuditReport:
-    """List the tasks, then read the topics (never the other way round), compare, repair."""
-    service = LifecycleService(settings, client)
-    try:
-        actual = list_tasks(
-            service.client, settings.task_id_suffix, settings.kapacitor_template_id, page_size
-        )
-        state = DesiredState(
-            topics=list(topics),
-            types=service.types,
-            max_devices=settings.max_devices_per_event,
-            max_code_length=settings.device_code_max_length,
-            suffix=settings.task_id_suffix,
-        )
-        state.truncated = read_records(
-            bootstrap_servers,
-            topics,
-            lambda raw: state.add(decode_record(*raw)),
-            timeout=timeout,
-            config=settings.kafka_consumer_config,
-        )
-        drifts, untracked = compare(state, actual, settings.task_create_status)
-        if fix and drifts:
-            drifts = fix_drifts(
-                drifts,
-                service.rules,
-                service.client,
-                delete_orphans=delete_orphans,
-                concurrency=settings.bulk_concurrency,
-            )
-    finally:
-        service.close()
-    return AuditReport(state, len(actual), drifts, untracked, fix, delete_orphans)
-
-
 def _run(args: argparse.Namespace) -> int:
-    _log_to_stderr()
     if args.delete_orphans and not args.fix:
-        print("deadmanctl: --delete-orphans works with --fix", file=sys.stderr)
-        return 2
+        raise ConfigurationError("--delete-orphans works with --fix")
     if args.page_size < 1 or args.timeout <= 0:
-        print("deadmanctl: --page-size and --timeout must be positive", file=sys.stderr)
-        return 2
-    try:
-        settings = load_settings(AuditSettings)
-        bootstrap = args.bootstrap_servers or settings.kafka_bootstrap_servers
-        if not bootstrap:
-            raise DeadmanError("--bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS is required")
-        topics = settings.lifecycle_topics()
-        if args.topics:
-            topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
-        if not topics:
-            raise DeadmanError("name at least one lifecycle topic")
-        report = run_audit(
-            settings,
-            bootstrap,
-            topics,
-            fix=args.fix,
-            delete_orphans=args.delete_orphans,
-            timeout=args.timeout,
-            page_size=args.page_size,
-        )
-    except DeadmanError as error:
-        _log.error("audit failed", extra={"fields": {"error": error.message}})
-        if args.json:
-            print(json.dumps({"error": error.message, "exit_code": 2}, indent=2))
-        else:
-            print(f"deadmanctl: {error.message}", file=sys.stderr)
-        return 2
+        raise ConfigurationError("--page-size and --timeout must be positive")
+    settings = load_settings(AuditSettings)
+    topics = settings.lifecycle_topics()
+    if args.topics:
+        topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
+    if not topics:
+        raise ConfigurationError("name at least one lifecycle topic")
+    report = run_audit(
+        settings,
+        settings.bootstrap_servers(args.bootstrap_servers),
+        topics,
+        fix=args.fix,
+        delete_orphans=args.delete_orphans,
+        timeout=args.timeout,
+        page_size=args.page_size,
+    )
     _log_report(report)
     if args.json:
         print(json.dumps(report.as_json(), indent=2, ensure_ascii=False))
@@ -229,21 +162,3 @@ def _log_report(report: AuditReport) -> None:
         "audit done",
         extra={"fields": {**report.counts(), "tasks": report.tasks, "exit_code": report.exit_code}},
     )
-
-
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to the current ``sys.stderr``: stdout is the report's."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.stream = sys.stderr
-        super().emit(record)
-
-
-def _log_to_stderr() -> None:
-    logger = logging.getLogger(_log.name)
-    if not any(isinstance(handler, _StderrHandler) for handler in logger.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(JsonFormatter())
-        logger.addHandler(handler)
-    logger.propagate = False
-    logger.setLevel((os.environ.get("LOG_LEVEL") or "INFO").upper())

@@ -11,9 +11,9 @@ import enum
 from importlib import resources
 from pathlib import Path
 
-from ._kapacitor import KapacitorClient
+from .._kapacitor import KapacitorClient
 
-__all__ = ["InstallResult", "bundled_template", "install_template"]
+__all__ = ["InstallResult", "bundled_template", "install_template", "read_template"]
 
 
 class InstallResult(enum.StrEnum):

@@ -6,14 +6,14 @@ partition EOF, which also passes transaction markers), with partitions assigned
 directly: no consumer group joins and nothing is committed, so reading leaves no
 trace and never moves the KafkaSources' offsets.
 
-Each record is read as the KafkaSource would deliver it (``decode_record`` of
-``_dlq`` sorts the three forms out): a record without CloudEvent headers (what
-Debezium writes) is wrapped like the source wraps it, a binary (``ce_*``
-headers) or structured (``content-type: application/cloudevents+json``) record
-is the event itself; then ``parse_lifecycle_event`` reads it exactly like the
-functions do. Per device the newest event wins by the functions' own order
-(``EventStamp``: time, then binlog position); events that order leaves equal
-are broken by the order of the topics given, then partition, then offset.
+Each record is read as the KafkaSource would deliver it (``deadman.binding``): a
+record without CloudEvent headers (what Debezium writes) is wrapped like the
+source wraps it, a binary (``ce_*`` headers) or structured (``content-type:
+application/cloudevents+json``) record is the event itself; then
+``parse_lifecycle_event`` reads it exactly like the functions do. Per device
+the newest event wins by the functions' own order (``EventStamp``: time, then
+binlog position); events that order leaves equal are broken by the order of the
+topics given, then partition, then offset.
 """
 
 from __future__ import annotations
@@ -23,26 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ._dlq import DeadLetter
-from ._events import KAFKA_WRAPPER_TYPE, Action, EventTypes, check_device_code
-from ._events import parse_lifecycle_event as _parse
-from ._exceptions import DeadmanError, EventError
-from ._ordering import EventStamp
+from .._events import Action, EventTypes, check_device_code
+from .._events import parse_lifecycle_event as _parse
+from .._exceptions import EventError
+from .._ordering import EventStamp
+from ..binding import read_record, wrapped_attributes
+from .topics import RawRecord
 
-__all__ = [
-    "SAMPLE_LIMIT",
-    "AuditError",
-    "DesiredState",
-    "NewestEvent",
-    "Problem",
-]
+__all__ = ["SAMPLE_LIMIT", "DesiredState", "NewestEvent", "Problem", "delivered_form"]
 
 # Problems kept with their details (all of them are counted).
 SAMPLE_LIMIT = 50
-
-
-class AuditError(DeadmanError, ConnectionError):
-    """The lifecycle topics could not be read completely."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +121,7 @@ class DesiredState:
         """No partition lost records to retention: a device without events never had one."""
         return not self.truncated
 
-    def add(self, record: DeadLetter) -> None:
+    def add(self, record: RawRecord) -> None:
         """Fold one record into the state."""
         self.records += 1
         attributes, data = delivered_form(record)
@@ -179,22 +170,11 @@ class DesiredState:
             self.problems.append(problem)
 
 
-def delivered_form(record: DeadLetter) -> tuple[dict[str, Any], Any]:
+def delivered_form(record: RawRecord) -> tuple[dict[str, Any], Any]:
     """The CloudEvent attributes and data a KafkaSource would POST for this record."""
-    if record.encoding != "raw":
-        return dict(record.attributes), record.data
+    event = read_record(record.headers, record.value)
+    if event.encoding != "raw":
+        return dict(event.attributes), event.data
     # Not a CloudEvent to Knative: the source wraps the record value.
-    attributes: dict[str, Any] = {
-        "specversion": "1.0",
-        "type": KAFKA_WRAPPER_TYPE,
-        "id": f"partition:{record.partition}/offset:{record.offset}",
-        "knativekafkapartition": str(record.partition),
-        "knativekafkaoffset": str(record.offset),
-    }
-    if record.key is not None:
-        attributes["key"] = record.key.decode("utf-8", "replace")
-    return attributes, record.data
-
-
-def _bytes(value: str | bytes | None) -> bytes | None:
-    return value.encode() if isinstance(value, str) else value
+    attributes = wrapped_attributes(record.partition, record.offset, record.key, record.headers)
+    return attributes, record.value

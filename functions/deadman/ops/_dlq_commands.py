@@ -1,22 +1,28 @@
-"""``deadmanctl dlq list`` and ``deadmanctl dlq replay``."""
+"""``deadmanctl dlq list`` and ``deadmanctl dlq replay``.
+
+Exit codes: 0 done, 1 some letters were not replayed, 2 errors (the topic or a
+target unreachable, bad settings or arguments).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
-from ._dlq import (
+from .._config import KafkaSettings, load_settings
+from .._exceptions import ConfigurationError
+from .dlq import (
     DEFAULT_DLQ_TOPIC,
     DeadLetter,
     ReplayResult,
     parse_offsets,
     read_dead_letters,
+    replay_to_topic,
+    replay_to_url,
     select,
 )
-from ._dlq_replay import replay_to_topic, replay_to_url
 
 __all__ = ["add_dlq_commands"]
 
@@ -48,9 +54,7 @@ def add_dlq_commands(commands: Any) -> None:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--bootstrap-servers",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS"),
-        help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)",
+        "--bootstrap-servers", help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)"
     )
     parser.add_argument(
         "--topic", default=DEFAULT_DLQ_TOPIC, help="dead-letter topic (default: %(default)s)"
@@ -59,24 +63,29 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
 
 
-def _letters(args: argparse.Namespace, *, require_selection: bool) -> list[DeadLetter]:
-    if not args.bootstrap_servers:
-        raise SystemExit("deadmanctl: --bootstrap-servers or KAFKA_BOOTSTRAP_SERVERS is required")
+def _letters(
+    args: argparse.Namespace, kafka: KafkaSettings, *, require_selection: bool
+) -> list[DeadLetter]:
     try:
         offsets = parse_offsets(args.offsets) if args.offsets else None
     except ValueError as error:
-        raise SystemExit(f"deadmanctl: {error}") from error
+        raise ConfigurationError(str(error)) from error
     everything = bool(getattr(args, "all", False))
     if require_selection and offsets is None and not everything and args.error_code is None:
-        raise SystemExit("deadmanctl: choose letters with --offsets, --all or --error-code")
-    letters = read_dead_letters(args.bootstrap_servers, args.topic, timeout=args.timeout)
+        raise ConfigurationError("choose letters with --offsets, --all or --error-code")
+    letters = read_dead_letters(
+        kafka.bootstrap_servers(args.bootstrap_servers),
+        args.topic,
+        timeout=args.timeout,
+        config=kafka.kafka_consumer_config,
+    )
     if offsets is None and args.error_code is None:
         return letters
     return select(letters, offsets=offsets, all_letters=everything, error_code=args.error_code)
 
 
 def _list(args: argparse.Namespace) -> int:
-    letters = _letters(args, require_selection=False)
+    letters = _letters(args, load_settings(KafkaSettings), require_selection=False)
     if args.json:
         print(json.dumps([letter.as_json() for letter in letters], indent=2))
         return 0
@@ -87,7 +96,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    letters = _letters(args, require_selection=True)
+    kafka = load_settings(KafkaSettings)
+    letters = _letters(args, kafka, require_selection=True)
     target = args.to_url or f"topic {args.to_topic}"
     if args.dry_run:
         if args.json:
@@ -111,7 +121,11 @@ def _replay(args: argparse.Namespace) -> int:
         results = replay_to_url(letters, args.to_url, timeout=args.timeout)
     else:
         results = replay_to_topic(
-            letters, args.bootstrap_servers, args.to_topic, timeout=args.timeout
+            letters,
+            kafka.bootstrap_servers(args.bootstrap_servers),
+            args.to_topic,
+            timeout=args.timeout,
+            config=kafka.kafka_consumer_config,
         )
     failed = [result for result in results if not result.ok]
     if args.json:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
-from ._exceptions import TopicReadError
+from .._exceptions import TopicReadError
 
 __all__ = ["RawRecord", "read_records"]
 
@@ -47,15 +47,19 @@ def read_records(
     """
     from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-    consumer = Consumer(
-        {
-            **(config or {}),
-            "bootstrap.servers": bootstrap_servers,
-            "group.id": f"deadmanctl-{os.getpid()}-{time.monotonic_ns()}",
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-        }
-    )
+    try:
+        consumer = Consumer(
+            {
+                **(config or {}),
+                "bootstrap.servers": bootstrap_servers,
+                "group.id": f"deadmanctl-{os.getpid()}-{time.monotonic_ns()}",
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+            }
+        )
+    except KafkaException as error:
+        # librdkafka refuses a setting at once, naming it (KAFKA_CONSUMER_CONFIG).
+        raise TopicReadError(f"cannot make a Kafka consumer: {error}") from error
     truncated: list[str] = []
     try:
         pending: set[tuple[str, int]] = set()
@@ -79,12 +83,12 @@ def read_records(
             if message is None:
                 continue
             where = (str(message.topic()), int(message.partition() or 0))
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+            problem = message.error()
+            if problem is not None:
+                if problem.code() == KafkaError._PARTITION_EOF:
                     pending.discard(where)  # caught up with the end of the partition
                 else:
-                    last_error = str(error)
+                    last_error = str(problem)
                 continue
             if where not in pending:
                 continue  # written after that partition was read to its end

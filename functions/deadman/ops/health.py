@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import KapacitorError, KapacitorUnavailableError
-from ._kapacitor import KapacitorClient
+from .._exceptions import KapacitorError, KapacitorUnavailableError
+from .._kapacitor import KapacitorClient
 
 __all__ = ["KapacitorHealth", "KapacitorState", "check_kapacitor"]
 

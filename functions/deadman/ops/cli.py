@@ -1,22 +1,32 @@
 """``deadmanctl``: operator commands (template installer, dead letters, drift audit,
-Kapacitor health)."""
+Kapacitor health).
+
+One error style for every command: ``deadmanctl: <message>`` on stderr (or
+``{"error": …, "exit_code": 2}`` on stdout with ``--json``) and exit code 2 for
+anything that stopped the command; 1 for a finding, 0 otherwise (see
+``deadman.ops``). Logs are JSON lines on stderr: stdout is the command's output.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from ._audit_cli import add_audit_command
-from ._config import KapacitorSettings, load_settings
-from ._dlq_cli import add_dlq_commands
-from ._exceptions import DeadmanError
-from ._health import check_kapacitor
-from ._kapacitor import KapacitorClient
-from ._template import install_template, read_template
+from .._config import KapacitorSettings, load_settings
+from .._exceptions import ConfigurationError, DeadmanError
+from .._kapacitor import KapacitorClient
+from .._logging import JsonFormatter
+from . import EXIT_ERROR
+from ._audit_commands import add_audit_command
+from ._dlq_commands import add_dlq_commands
+from .health import check_kapacitor
+from .template import install_template, read_template
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
 
 def _install_template(args: argparse.Namespace) -> int:
@@ -24,13 +34,10 @@ def _install_template(args: argparse.Namespace) -> int:
     script = read_template(
         settings.kapacitor_template_id, args.file or settings.kapacitor_template_file
     )
-    client = KapacitorClient(settings)
-    try:
+    with KapacitorClient(settings) as client:
         result = install_template(
             client, settings.kapacitor_template_id, script, dry_run=args.dry_run
         )
-    finally:
-        client.close()
     verb = "would be" if args.dry_run else "was"
     print(
         f"template {settings.kapacitor_template_id} {verb} {result.value}"
@@ -41,13 +48,9 @@ def _install_template(args: argparse.Namespace) -> int:
 
 def _kapacitor_check(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
-        raise DeadmanError("--timeout must be positive")
-    settings = load_settings(KapacitorSettings)
-    client = KapacitorClient(settings)
-    try:
+        raise ConfigurationError("--timeout must be positive")
+    with KapacitorClient(load_settings(KapacitorSettings)) as client:
         health = check_kapacitor(client, args.timeout)
-    finally:
-        client.close()
     print(json.dumps(health.as_json()) if args.json else health.describe())
     return health.exit_code
 
@@ -85,11 +88,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _log_to_stderr()
     try:
         return int(args.run(args))
     except (DeadmanError, OSError) as error:
-        print(f"deadmanctl: {error}", file=sys.stderr)
-        return 2
+        message = error.message if isinstance(error, DeadmanError) else str(error)
+        logging.getLogger("deadman.cli").error(
+            f"{args.command} failed", extra={"fields": {"error": message}}
+        )
+        if getattr(args, "json", False):
+            print(json.dumps({"error": message, "exit_code": EXIT_ERROR}, indent=2))
+        else:
+            print(f"deadmanctl: {message}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current ``sys.stderr``: stdout is the command's output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_to_stderr() -> None:
+    """Every ``deadman`` log line to stderr, and only there."""
+    logger = logging.getLogger("deadman")
+    handler = _StderrHandler()
+    handler.setFormatter(JsonFormatter())
+    logger.handlers = [handler]
+    logger.propagate = False
+    logger.setLevel((os.environ.get("LOG_LEVEL") or "INFO").upper())
 
 
 if __name__ == "__main__":

@@ -4,9 +4,7 @@ A KafkaSource's delivery spec sends what its function refused for good (or what
 still failed after the retries) to a KafkaSink on the dead-letter topic, with
 ``knativeerrorcode`` (last HTTP status; absent when nothing answered),
 ``knativeerrordest`` (the function's URL) and ``knativeerrordata`` (base64 of the
-first 1024 bytes of the last response body). A KafkaSink writes binary-mode
-(``ce_*`` headers) or structured-mode (``content-type:
-application/cloudevents+json``) records; both are read here.
+first 1024 bytes of the last response body), in binary or structured mode.
 
 Replaying restores the event "as it was":
 
@@ -14,54 +12,52 @@ Replaying restores the event "as it was":
   minus the ``knativeerror*`` extensions (the ``knativekafka*`` ones stay: the
   function got them the first time too);
 * to a topic: what the original *record* was. A ``dev.knative.kafka.event``
-  wrapper is not the original event but the source's envelope around a record
-  that was no CloudEvent (Debezium's structured JSON): its data is the record
-  value, its ``key`` extension the record key and its ``kafkaheader*`` extensions
-  the record headers (their names as the source lower-cased and stripped them;
-  ``content-type`` comes back from ``datacontenttype``). That record is produced
-  again, and the KafkaSource wraps it anew with its new partition and offset.
-  Any other CloudEvent is produced as a binary-mode Kafka CloudEvent without the
+  wrapper is the source's envelope around a record that was no CloudEvent
+  (Debezium's structured JSON): that record (value, key, headers) is produced
+  again, and the KafkaSource wraps it anew with its new partition and offset. Any
+  other CloudEvent is produced as a binary-mode Kafka CloudEvent without the
   ``knativeerror*`` and ``knativekafka*`` extensions, which the source adds again.
 
-The records are decoded by hand rather than with ``cloudevents.kafka``: the SDK
-invents an ``id`` and a ``time`` for events that lack them, and a replay must not.
+``deadman.binding`` holds the encoding rules both directions follow.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import DeadmanError
-from ._topics import read_records
+import httpx
+
+from .._exceptions import DeadLetterError
+from ..binding import (
+    ERROR_EXTENSIONS,
+    KAFKA_WRAPPER_TYPE,
+    Headers,
+    binary_record,
+    http_headers,
+    read_record,
+    unwrapped_record,
+)
+from .topics import RawRecord, read_records
 
 __all__ = [
     "DEFAULT_DLQ_TOPIC",
-    "ERROR_EXTENSIONS",
-    "KAFKA_EXTENSIONS",
-    "WRAPPER_TYPE",
     "DeadLetter",
-    "DeadLetterError",
     "ReplayResult",
     "decode_record",
     "parse_offsets",
     "read_dead_letters",
+    "record_for_topic",
+    "replay_to_topic",
+    "replay_to_url",
     "select",
 ]
 
 DEFAULT_DLQ_TOPIC = "kapacitor-alerts-connector.dead-letters-queue"
-WRAPPER_TYPE = "dev.knative.kafka.event"
-ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordest", "knativeerrordata")
-KAFKA_EXTENSIONS = ("knativekafkapartition", "knativekafkaoffset", "knativekafkatopic")
-STRUCTURED = "application/cloudevents"
-
-
-class DeadLetterError(DeadmanError, ConnectionError):
-    """The dead-letter topic could not be read, or a replay target not reached."""
 
 
 @dataclass(frozen=True)
@@ -146,45 +142,38 @@ def decode_record(
     value: bytes | None,
     headers: Iterable[tuple[str, bytes | None]],
 ) -> DeadLetter:
-    """A dead-letter record, decoded whatever its CloudEvents mode."""
-    by_name = {name.lower(): raw or b"" for name, raw in headers}
-    content_type = by_name.get("content-type", b"").decode("utf-8", "replace")
-    attributes: dict[str, str] = {}
-    data = value
-    encoding = "raw"
-    if content_type.lower().startswith(STRUCTURED):
-        try:
-            envelope = json.loads(value or b"")
-        except ValueError:
-            envelope = None
-        if isinstance(envelope, dict):
-            encoding, data = "structured", None
-            for name, item in envelope.items():
-                if name == "data_base64":
-                    data = base64.b64decode(str(item))
-                elif name == "data":
-                    data = item.encode() if isinstance(item, str) else _compact(item)
-                elif item is not None:
-                    attributes[name] = item if isinstance(item, str) else json.dumps(item)
-    elif "ce_specversion" in by_name:
-        encoding = "binary"
-        attributes = {
-            name[3:]: raw.decode("utf-8", "replace")
-            for name, raw in by_name.items()
-            if name.startswith("ce_")
-        }
-        if content_type:
-            attributes["datacontenttype"] = content_type
-    return DeadLetter(topic, partition, offset, key, attributes, data, encoding, by_name)
+    """A record of a topic, read as CloudEvents whatever its mode."""
+    pairs = list(headers)
+    event = read_record(pairs, value)
+    by_name = {name.lower(): raw or b"" for name, raw in pairs}
+    return DeadLetter(
+        topic, partition, offset, key, event.attributes, event.data, event.encoding, by_name
+    )
+
+
+def decoded(record: RawRecord) -> DeadLetter:
+    return decode_record(*record)
 
 
 def read_dead_letters(
-    bootstrap_servers: str, topic: str = DEFAULT_DLQ_TOPIC, *, timeout: float = 10.0
+    bootstrap_servers: str,
+    topic: str = DEFAULT_DLQ_TOPIC,
+    *,
+    timeout: float = 10.0,
+    config: Mapping[str, str] | None = None,
 ) -> list[DeadLetter]:
-    """Every record of the dead-letter topic, in partition and offset order."""
+    """Every record of the dead-letter topic, in partition and offset order.
+
+    ``config``: librdkafka settings of the cluster (``security.protocol``,
+    ``sasl.*``, ``ssl.*``), from ``KAFKA_CONSUMER_CONFIG``.
+    """
     letters: list[DeadLetter] = []
     read_records(
-        bootstrap_servers, [topic], lambda raw: letters.append(decode_record(*raw)), timeout=timeout
+        bootstrap_servers,
+        [topic],
+        lambda raw: letters.append(decoded(raw)),
+        timeout=timeout,
+        config=config,
     )
     return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
 
@@ -226,5 +215,95 @@ def select(
     return chosen
 
 
-def _compact(item: object) -> bytes:
-    return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+def record_for_topic(letter: DeadLetter) -> tuple[bytes | None, bytes | None, Headers]:
+    """Key, value and headers of the record that restores the letter on a topic."""
+    attributes = letter.restored_attributes()
+    if letter.encoding == "raw":
+        return letter.key, letter.data, list(letter.headers.items())
+    if attributes.get("type") == KAFKA_WRAPPER_TYPE:
+        return unwrapped_record(attributes, letter.data)
+    return binary_record(attributes, letter.data, key=letter.key)
+
+
+def replay_to_url(
+    letters: Sequence[DeadLetter],
+    url: str,
+    *,
+    timeout: float = 10.0,
+    client: httpx.Client | None = None,
+) -> list[ReplayResult]:
+    """POST each letter's restored event to a function, binary mode."""
+    own = client is None
+    http = client or httpx.Client(timeout=timeout)
+    results = []
+    try:
+        for letter in letters:
+            if letter.encoding == "raw":
+                results.append(ReplayResult(letter, False, "not a CloudEvent; replay to a topic"))
+                continue
+            try:
+                response = http.post(
+                    url,
+                    headers=http_headers(letter.restored_attributes()),
+                    content=letter.data or b"",
+                    timeout=timeout,
+                )
+            except httpx.HTTPError as error:
+                results.append(ReplayResult(letter, False, f"{type(error).__name__}: {error}"))
+                continue
+            detail = f"HTTP {response.status_code}"
+            results.append(ReplayResult(letter, response.is_success, detail))
+    finally:
+        if own:
+            http.close()
+    return results
+
+
+def replay_to_topic(
+    letters: Sequence[DeadLetter],
+    bootstrap_servers: str,
+    topic: str,
+    *,
+    timeout: float = 10.0,
+    config: Mapping[str, str] | None = None,
+) -> list[ReplayResult]:
+    """Produce each letter's original record to ``topic`` and wait for the acks."""
+    from confluent_kafka import KafkaException, Producer
+
+    producer = Producer(
+        {
+            **(config or {}),
+            "bootstrap.servers": bootstrap_servers,
+            "acks": "all",
+            "enable.idempotence": True,
+            "message.timeout.ms": int(timeout * 1000),
+        }
+    )
+    outcomes: dict[int, str | None] = {}
+    lock = threading.Lock()
+
+    def reporter(index: int) -> Callable[[object, object], None]:
+        def report(error: object, _message: object) -> None:
+            with lock:
+                outcomes[index] = None if error is None else str(error)
+
+        return report
+
+    try:
+        for index, letter in enumerate(letters):
+            key, value, headers = record_for_topic(letter)
+            producer.produce(
+                topic,
+                key=key,
+                value=value,
+                headers=list(headers),
+                on_delivery=reporter(index),
+            )
+        producer.flush(timeout + 1.0)
+    except (BufferError, KafkaException) as error:
+        raise DeadLetterError(f"cannot produce to {topic}: {error}") from error
+    results = []
+    for index, letter in enumerate(letters):
+        failure = outcomes.get(index, "no acknowledgement in time")
+        results.append(ReplayResult(letter, failure is None, failure or f"produced to {topic}"))
+    return results

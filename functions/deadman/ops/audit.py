@@ -19,20 +19,33 @@ topics (no event may mean an expired one): they are listed as untracked.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ._audit_read import DesiredState, NewestEvent
-from ._events import Action
-from ._exceptions import DeadmanError, KapacitorRejectedError
-from ._kapacitor import KapacitorClient
-from ._lifecycle import Result, TaskRules
-from ._logging import get_logger
-from ._ordering import EventStamp
+from .._config import AuditSettings
+from .._events import Action
+from .._exceptions import DeadmanError, KapacitorRejectedError
+from .._kapacitor import KapacitorClient
+from .._lifecycle import Result, TaskRules
+from .._logging import get_logger
+from .._ordering import EventStamp
+from .._service import LifecycleService
+from .desired import DesiredState, NewestEvent
+from .topics import read_records
 
-__all__ = ["AuditReport", "Drift", "DriftKind", "FixResult", "compare", "fix_drifts", "list_tasks"]
+__all__ = [
+    "ActualTask",
+    "AuditReport",
+    "Drift",
+    "DriftKind",
+    "FixResult",
+    "compare",
+    "fix_drifts",
+    "list_tasks",
+    "run_audit",
+]
 
 _log = get_logger("audit")
 
@@ -306,3 +319,45 @@ def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orph
 
 def _iso(stamp: EventStamp | None) -> str | None:
     return None if stamp is None else stamp.time.isoformat().replace("+00:00", "Z")
+
+
+def run_audit(
+    settings: AuditSettings,
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    *,
+    fix: bool = False,
+    delete_orphans: bool = False,
+    timeout: float = 60.0,
+    page_size: int = 500,
+    client: KapacitorClient | None = None,
+) -> AuditReport:
+    """List the tasks, then read the topics (never the other way round), compare, repair."""
+    with LifecycleService(settings, client) as service:
+        actual = list_tasks(
+            service.client, settings.task_id_suffix, settings.kapacitor_template_id, page_size
+        )
+        state = DesiredState(
+            topics=list(topics),
+            types=service.types,
+            max_devices=settings.max_devices_per_event,
+            max_code_length=settings.device_code_max_length,
+            suffix=settings.task_id_suffix,
+        )
+        state.truncated = read_records(
+            bootstrap_servers,
+            topics,
+            state.add,
+            timeout=timeout,
+            config=settings.kafka_consumer_config,
+        )
+        drifts, untracked = compare(state, actual, settings.task_create_status)
+        if fix and drifts:
+            drifts = fix_drifts(
+                drifts,
+                service.rules,
+                service.client,
+                delete_orphans=delete_orphans,
+                concurrency=settings.bulk_concurrency,
+            )
+    return AuditReport(state, len(actual), drifts, untracked, fix, delete_orphans)

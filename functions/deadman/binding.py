@@ -1,0 +1,225 @@
+"""CloudEvents over HTTP and Kafka: the binding facts the product relies on, once.
+
+* **HTTP binary mode**: each attribute in a ``ce-<name>`` header, except
+  ``datacontenttype`` in ``Content-Type``; the body is the data. Header values are
+  percent-encoded (HTTP binding 3.1.3.2): space, ``"``, ``%`` and everything
+  outside printable ASCII become ``%XX`` of their UTF-8 bytes; decoding is one
+  round of percent-decoding. Knative's data plane and the Python SDK do neither
+  (cloudevents/sdk-java#748): values they send arrive as they are, which decoding
+  leaves alone unless they hold ``%XX`` sequences.
+* **Kafka binary mode**: ``ce_<name>`` headers holding UTF-8 values, a
+  ``content-type`` header, the data as the value; a KafkaSink takes the record key
+  from the ``partitionkey`` extension.
+* **Kafka structured mode**: ``content-type: application/cloudevents+json`` and the
+  JSON envelope as the value.
+* **KafkaSource wrapping**: a record that is neither is delivered as a
+  ``dev.knative.kafka.event`` whose data is the record value, with the record key
+  in ``key`` (and ``partitionkey``), one ``kafkaheader<name>`` extension per header
+  (the name lower-cased, only ``[a-z0-9]`` kept) and the ``content-type`` header as
+  ``datacontenttype``. Every delivered event also gets ``knativekafkapartition``
+  and ``knativekafkaoffset`` (newer releases add ``knativekafkatopic``).
+* **Dead letters**: the delivery spec adds ``knativeerrorcode``,
+  ``knativeerrordest`` and ``knativeerrordata`` to what it dead-letters.
+
+Records are decoded by hand rather than with ``cloudevents.kafka``: the SDK
+invents an ``id`` and a ``time`` for events that lack them, and neither an audit
+nor a replay may.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "ERROR_EXTENSIONS",
+    "KAFKA_HEADER_PREFIX",
+    "KAFKA_POSITION_EXTENSIONS",
+    "KAFKA_WRAPPER_TYPE",
+    "STRUCTURED_CONTENT_TYPE",
+    "Headers",
+    "RecordEvent",
+    "binary_record",
+    "decode_header_value",
+    "encode_header_value",
+    "http_headers",
+    "is_structured",
+    "kafka_header_extension",
+    "read_record",
+    "unwrapped_record",
+    "wrapped_attributes",
+]
+
+KAFKA_WRAPPER_TYPE = "dev.knative.kafka.event"
+KAFKA_HEADER_PREFIX = "kafkaheader"
+KAFKA_POSITION_EXTENSIONS = ("knativekafkapartition", "knativekafkaoffset", "knativekafkatopic")
+ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordest", "knativeerrordata")
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+_STRUCTURED_PREFIX = "application/cloudevents"
+
+Headers = list[tuple[str, bytes]]
+Encoding = Literal["binary", "structured", "raw"]
+
+
+def encode_header_value(value: str) -> str:
+    """An attribute value as an HTTP header value (HTTP binding 3.1.3.2)."""
+    return "".join(
+        char
+        if "!" <= char <= "~" and char not in '"%'
+        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
+        for char in value
+    )
+
+
+def decode_header_value(value: str) -> str:
+    """One round of percent-decoding; a value that does not decode to UTF-8 is
+    returned as it came (it was not percent-encoded by a conformant sender)."""
+    if "%" not in value:
+        return value
+    out = bytearray()
+    index = 0
+    while index < len(value):
+        char = value[index]
+        hex_digits = value[index + 1 : index + 3]
+        if char == "%" and len(hex_digits) == 2 and _is_hex(hex_digits):
+            out.append(int(hex_digits, 16))
+            index += 3
+        else:
+            out.extend(char.encode("utf-8", "surrogatepass"))
+            index += 1
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def http_headers(attributes: Mapping[str, str]) -> dict[str, str]:
+    """Binary-mode HTTP headers for these attributes, values encoded."""
+    headers = {}
+    for name, value in attributes.items():
+        header = "Content-Type" if name == "datacontenttype" else f"ce-{name}"
+        headers[header] = encode_header_value(value)
+    return headers
+
+
+def is_structured(content_type: str) -> bool:
+    return content_type.lower().startswith(_STRUCTURED_PREFIX)
+
+
+def kafka_header_extension(header: str) -> str:
+    """The extension a KafkaSource gives a record header of this name."""
+    lowered = header.lower()
+    return KAFKA_HEADER_PREFIX + "".join(c for c in lowered if "a" <= c <= "z" or "0" <= c <= "9")
+
+
+@dataclass(frozen=True)
+class RecordEvent:
+    """A Kafka record read as CloudEvents: its mode, attributes (strings) and data.
+
+    ``raw`` records are no CloudEvent: no attributes, the value as data.
+    """
+
+    encoding: Encoding
+    attributes: Mapping[str, str]
+    data: bytes | None
+
+
+def read_record(headers: Iterable[tuple[str, bytes | None]], value: bytes | None) -> RecordEvent:
+    """A record's CloudEvent, whatever its mode (or ``raw``)."""
+    by_name = {name.lower(): raw or b"" for name, raw in headers}
+    content_type = by_name.get("content-type", b"").decode("utf-8", "replace")
+    if is_structured(content_type):
+        try:
+            envelope = json.loads(value or b"")
+        except ValueError:
+            envelope = None
+        if isinstance(envelope, dict):
+            attributes: dict[str, str] = {}
+            data: bytes | None = None
+            for name, item in envelope.items():
+                if name == "data_base64":
+                    data = base64.b64decode(str(item))
+                elif name == "data":
+                    data = item.encode() if isinstance(item, str) else _compact(item)
+                elif item is not None:
+                    attributes[name] = item if isinstance(item, str) else json.dumps(item)
+            return RecordEvent("structured", attributes, data)
+    elif "ce_specversion" in by_name:
+        attributes = {
+            name[3:]: raw.decode("utf-8", "replace")
+            for name, raw in by_name.items()
+            if name.startswith("ce_")
+        }
+        if content_type:
+            attributes["datacontenttype"] = content_type
+        return RecordEvent("binary", attributes, value)
+    return RecordEvent("raw", {}, value)
+
+
+def wrapped_attributes(
+    partition: int, offset: int, key: bytes | None, headers: Iterable[tuple[str, bytes | None]]
+) -> dict[str, str]:
+    """The attributes a KafkaSource gives a record that is no CloudEvent (the
+    ``source``, ``subject`` and ``time`` it also sets are left out: nothing here
+    reads them)."""
+    attributes = {
+        "specversion": "1.0",
+        "type": KAFKA_WRAPPER_TYPE,
+        "id": f"partition:{partition}/offset:{offset}",
+        "knativekafkapartition": str(partition),
+        "knativekafkaoffset": str(offset),
+    }
+    if key is not None:
+        attributes["key"] = attributes["partitionkey"] = key.decode("utf-8", "replace")
+    for name, raw in headers:
+        text = (raw or b"").decode("utf-8", "replace")
+        if name.lower() == "content-type":
+            attributes["datacontenttype"] = text.lower()
+        else:
+            attributes[kafka_header_extension(name)] = text
+    return attributes
+
+
+def unwrapped_record(
+    attributes: Mapping[str, str], data: bytes | None
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """Key, value and headers of the record a wrapped event was made from.
+
+    Header names come back as the source left them (lower-cased, stripped):
+    nothing reads the originals' spelling.
+    """
+    key = attributes.get("key", attributes.get("partitionkey"))
+    headers: Headers = [
+        (name[len(KAFKA_HEADER_PREFIX) :], value.encode())
+        for name, value in attributes.items()
+        if name.startswith(KAFKA_HEADER_PREFIX) and len(name) > len(KAFKA_HEADER_PREFIX)
+    ]
+    if "datacontenttype" in attributes:
+        headers.append(("content-type", attributes["datacontenttype"].encode()))
+    return (key.encode() if key is not None else None), data, headers
+
+
+def binary_record(
+    attributes: Mapping[str, str], data: bytes | None, *, key: bytes | None = None
+) -> tuple[bytes | None, bytes | None, Headers]:
+    """A binary-mode Kafka record for a CloudEvent; the key is ``partitionkey``
+    when it has one, else ``key``. The position extensions a KafkaSource adds
+    are left out: it adds them anew."""
+    headers: Headers = [
+        ("content-type" if name == "datacontenttype" else f"ce_{name}", value.encode())
+        for name, value in attributes.items()
+        if name not in KAFKA_POSITION_EXTENSIONS
+    ]
+    partition_key = attributes.get("partitionkey")
+    return (partition_key.encode() if partition_key is not None else key), data, headers
+
+
+def _compact(item: Any) -> bytes:
+    return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdefABCDEF" for c in text)
