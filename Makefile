@@ -1,19 +1,33 @@
-# Every target creates the project's venv and installs '.[dev]' first when needed,
-# so a fresh clone needs nothing installed by hand.
+# Every target creates the project's venv and installs '.[dev]' and the local
+# stack (local/, its own distribution) first when needed, so a fresh clone needs
+# nothing installed by hand.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Held while installing: `make demo` started while `make run` still installs
+# waits instead of running a second pip over the same venv. If an install was
+# killed with SIGKILL, remove it by hand.
+LOCK := .venv.lock
 PYTEST_ARGS ?=
 
 .PHONY: install test lint format template run demo bench image deploy clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(STAMP): pyproject.toml local/pyproject.toml
+	@if ! mkdir $(LOCK) 2>/dev/null; then \
+	  echo "another make is installing $(VENV); waiting for it" >&2; \
+	  until mkdir $(LOCK) 2>/dev/null; do sleep 1; done; \
+	fi; \
+	trap 'rmdir $(LOCK)' EXIT; \
+	if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ] && [ $(STAMP) -nt local/pyproject.toml ]; then \
+	  exit 0; \
+	fi; \
+	set -e; \
+	$(PYTHON) -m venv $(VENV); \
+	$(BIN)/python -m pip install --quiet --upgrade pip; \
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e ./local; \
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -52,7 +66,7 @@ deploy:
 	kubectl apply -k kafka-sources
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(LOCK) .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # The whole loop on this machine (Ctrl-C stops it); `make demo` in another terminal.
 run: $(STAMP)

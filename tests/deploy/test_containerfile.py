@@ -121,13 +121,17 @@ def test_containerfile_installs_the_project() -> None:
         if keyword == "COPY" and not arguments.startswith("--from")
         for source in arguments.split()[:-1]
     }
-    assert {"pyproject.toml", "functions", "local"} <= copied
+    assert {"pyproject.toml", "functions"} <= copied
+    # The local stack is a development tool: never in the production image.
+    assert "local" not in copied
     assert any(keyword == "RUN" and "pip install ." in arguments for keyword, arguments in steps)
     for source in copied:
         assert (ROOT / source).exists() or source == "README.md", f"{source} is missing"
         assert not ignored(source), f"{source} is excluded by .containerignore"
 
 
-@pytest.mark.parametrize("path", [".venv", ".git", "tests", "tests/deploy/test_manifests.py"])
+@pytest.mark.parametrize(
+    "path", [".venv", ".git", "tests", "tests/deploy/test_manifests.py", "local", "kapacitor"]
+)
 def test_containerignore_excludes(path: str) -> None:
     assert ignored(path)

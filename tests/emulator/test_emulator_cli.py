@@ -25,7 +25,7 @@ def process(tmp_path: Path, deadman_script: str) -> Iterator[subprocess.Popen[st
     template.write_text(deadman_script, encoding="utf-8")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(ROOT / "functions"), str(ROOT / "local"), env.get("PYTHONPATH", "")]
+        [str(ROOT / "functions"), str(ROOT / "local" / "src"), env.get("PYTHONPATH", "")]
     )
     proc = subprocess.Popen(
         [

@@ -18,9 +18,9 @@ from ._manifests import DeliveryConfig, SourceConfig, load_kafka_sources
 
 __all__ = ["DEFAULT_SINKS_DIR", "DEFAULT_SOURCES_DIR", "KafkaSourceStandIn"]
 
-_REPOSITORY = Path(__file__).resolve().parents[3]
-DEFAULT_SOURCES_DIR = _REPOSITORY / "kafka-sources"
-DEFAULT_SINKS_DIR = _REPOSITORY / "knative"
+# Relative to the working directory: the repository root, where make runs.
+DEFAULT_SOURCES_DIR = Path("kafka-sources")
+DEFAULT_SINKS_DIR = Path("knative")
 
 
 class KafkaSourceStandIn:

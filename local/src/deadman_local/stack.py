@@ -20,10 +20,10 @@ from typing import IO, Any
 from .broker import EmbeddedBroker, create_topics
 from .functions import FunctionProcess
 
-__all__ = ["ROOT", "STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "StackState"]
+__all__ = ["STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "StackState"]
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE_FILE = ROOT / ".local-stack.json"
+# Paths are relative to the working directory: the repository root, where make runs.
+STATE_FILE = Path(".local-stack.json")
 TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert", "alert_callback")
 ALERTS_SINK = "kapacitor-alerts-events"
 DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
@@ -67,8 +67,9 @@ class LocalStack:
     kapacitor_url: str | None = None
     kapacitor_db: str = "iot"
     topic_layout: str = "per-type"
-    sources_dir: Path = ROOT / "kafka-sources"
-    sinks_dir: Path = ROOT / "knative"
+    sources_dir: Path = Path("kafka-sources")
+    sinks_dir: Path = Path("knative")
+    functions_source: Path = Path("functions/main.py")
     log_dir: Path | None = None
     function_output: IO[bytes] | int | None = None
     function_env: dict[str, str] = field(default_factory=dict)
@@ -100,7 +101,10 @@ class LocalStack:
             )
         self.functions = {
             target: FunctionProcess(
-                target, log_path=self._log(f"{target}.log"), stdout=self.function_output
+                target,
+                log_path=self._log(f"{target}.log"),
+                stdout=self.function_output,
+                source=self.functions_source,
             )
             for target in TARGETS
         }

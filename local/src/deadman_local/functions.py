@@ -15,7 +15,8 @@ from ._net import free_port, stop_process_group, wait_until_listening
 
 __all__ = ["FUNCTIONS_SOURCE", "FunctionProcess"]
 
-FUNCTIONS_SOURCE = Path(__file__).resolve().parents[2] / "functions" / "main.py"
+# Relative to the working directory: the repository root, where make runs.
+FUNCTIONS_SOURCE = Path("functions/main.py")
 
 
 @dataclass
@@ -28,6 +29,7 @@ class FunctionProcess:
     host: str = "127.0.0.1"
     log_path: Path | None = None
     stdout: IO[bytes] | int | None = None
+    source: Path = FUNCTIONS_SOURCE
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
 
@@ -48,6 +50,10 @@ class FunctionProcess:
         return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 30.0) -> FunctionProcess:
+        if not self.source.is_file():
+            raise FileNotFoundError(
+                f"{self.source} not found: run from the repository root or pass source="
+            )
         output: IO[bytes] | int | None = self.stdout
         if self.log_path is not None:
             self._log = output = self.log_path.open("ab")
@@ -59,7 +65,7 @@ class FunctionProcess:
             **inherited,
             "FUNCTION_TARGET": self.target,
             "FUNCTION_SIGNATURE_TYPE": signature,
-            "FUNCTION_SOURCE": str(FUNCTIONS_SOURCE),
+            "FUNCTION_SOURCE": str(self.source.resolve()),
             "PYTHONUNBUFFERED": "1",
             **self.env,
         }
