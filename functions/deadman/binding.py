@@ -35,9 +35,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
+    "ERROR_CODE",
+    "ERROR_DATA",
+    "ERROR_DEST",
     "ERROR_EXTENSIONS",
     "KAFKA_HEADER_PREFIX",
+    "KAFKA_OFFSET",
+    "KAFKA_PARTITION",
     "KAFKA_POSITION_EXTENSIONS",
+    "KAFKA_TOPIC",
     "KAFKA_WRAPPER_TYPE",
     "STRUCTURED_CONTENT_TYPE",
     "Headers",
@@ -55,8 +61,14 @@ __all__ = [
 
 KAFKA_WRAPPER_TYPE = "dev.knative.kafka.event"
 KAFKA_HEADER_PREFIX = "kafkaheader"
-KAFKA_POSITION_EXTENSIONS = ("knativekafkapartition", "knativekafkaoffset", "knativekafkatopic")
-ERROR_EXTENSIONS = ("knativeerrorcode", "knativeerrordest", "knativeerrordata")
+KAFKA_PARTITION = "knativekafkapartition"
+KAFKA_OFFSET = "knativekafkaoffset"
+KAFKA_TOPIC = "knativekafkatopic"
+KAFKA_POSITION_EXTENSIONS = (KAFKA_PARTITION, KAFKA_OFFSET, KAFKA_TOPIC)
+ERROR_CODE = "knativeerrorcode"
+ERROR_DEST = "knativeerrordest"
+ERROR_DATA = "knativeerrordata"
+ERROR_EXTENSIONS = (ERROR_CODE, ERROR_DEST, ERROR_DATA)
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 _STRUCTURED_PREFIX = "application/cloudevents"
 
@@ -169,8 +181,8 @@ def wrapped_attributes(
         "specversion": "1.0",
         "type": KAFKA_WRAPPER_TYPE,
         "id": f"partition:{partition}/offset:{offset}",
-        "knativekafkapartition": str(partition),
-        "knativekafkaoffset": str(offset),
+        KAFKA_PARTITION: str(partition),
+        KAFKA_OFFSET: str(offset),
     }
     if key is not None:
         attributes["key"] = attributes["partitionkey"] = key.decode("utf-8", "replace")

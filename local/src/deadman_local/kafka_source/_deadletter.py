@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 from confluent_kafka import KafkaException, Producer
 
+from deadman.binding import STRUCTURED_CONTENT_TYPE
+
 from ._events import Event, http_request
 from ._manifests import DeadLetterTarget
 from ._retry import Attempt
@@ -49,7 +51,7 @@ def kafka_structured(event: Event) -> tuple[list[tuple[str, bytes]], bytes | Non
         envelope.update(_embedded_data(event.data, content_type))
     key = event.attributes.get("partitionkey")
     return (
-        [("content-type", b"application/cloudevents+json")],
+        [("content-type", STRUCTURED_CONTENT_TYPE.encode())],
         key.encode() if key is not None else None,
         json.dumps(envelope, separators=(",", ":")).encode(),
     )

@@ -16,6 +16,10 @@ What the dispatcher does (eventing-kafka-broker ``data-plane/dispatcher``):
   source's ``ceOverrides`` extensions;
 * it is POSTed in binary mode (``ce-*`` headers, Content-Type = datacontenttype,
   none when unset) with ``Prefer: reply``.
+
+The names and rules the product relies on too (the wrapper type, extension names,
+what counts as structured) come from ``deadman.binding``; how the data plane
+writes header values is its own (see ``_header_value``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from deadman.binding import (
+    ERROR_CODE,
+    ERROR_DATA,
+    ERROR_DEST,
+    KAFKA_OFFSET,
+    KAFKA_PARTITION,
+    KAFKA_TOPIC,
+    KAFKA_WRAPPER_TYPE,
+    is_structured,
+    kafka_header_extension,
+)
 
 from ._manifests import SourceConfig
 
@@ -40,7 +56,7 @@ __all__ = [
     "with_error_extensions",
 ]
 
-WRAPPER_TYPE = "dev.knative.kafka.event"
+WRAPPER_TYPE = KAFKA_WRAPPER_TYPE
 ERROR_DATA_MAX_BYTES = 1024
 _REQUIRED = ("id", "source", "type")
 
@@ -87,10 +103,10 @@ def event_from_record(
     except _NotACloudEvent:
         event = _wrap(record, source)
     attributes = dict(event.attributes)
-    attributes["knativekafkapartition"] = str(record.partition)
-    attributes["knativekafkaoffset"] = str(record.offset)
+    attributes[KAFKA_PARTITION] = str(record.partition)
+    attributes[KAFKA_OFFSET] = str(record.offset)
     if topic_extension:
-        attributes["knativekafkatopic"] = record.topic
+        attributes[KAFKA_TOPIC] = record.topic
     attributes.update(source.ce_overrides)
     return Event(attributes, event.data, event.wrapped)
 
@@ -121,21 +137,21 @@ def with_error_extensions(
     a response (refused, timeout) only the destination is added.
     """
     attributes = dict(event.attributes)
-    attributes["knativeerrordest"] = destination
+    attributes[ERROR_DEST] = destination
     if status is not None:
-        attributes["knativeerrorcode"] = str(status)
+        attributes[ERROR_CODE] = str(status)
         for name, value in (response_headers or {}).items():
             if name.lower().startswith("kne-") and len(name) > 4:
                 attributes[name[4:].lower()] = value
         data = (body or b"")[:ERROR_DATA_MAX_BYTES]
-        attributes["knativeerrordata"] = base64.b64encode(data).decode("ascii")
+        attributes[ERROR_DATA] = base64.b64encode(data).decode("ascii")
     return Event(attributes, event.data, event.wrapped)
 
 
 def _as_cloudevent(record: KafkaRecord) -> Event:
     headers = {name.lower(): value or b"" for name, value in record.headers}
     content_type = headers.get("content-type", b"").decode("utf-8", "replace")
-    if content_type.lower().startswith("application/cloudevents"):
+    if is_structured(content_type):
         return _structured(content_type, record.value)
     if "ce_specversion" in headers:
         return _binary(headers, record.value)
@@ -214,15 +230,10 @@ def _wrap(record: KafkaRecord, source: SourceConfig) -> Event:
         if name.lower() == "content-type":
             content_type = text.lower()
             continue
-        attributes["kafkaheader" + _extension_name(name)] = text
+        attributes[kafka_header_extension(name)] = text
     if content_type is not None:
         attributes["datacontenttype"] = content_type
     return Event(attributes, record.value, wrapped=True)
-
-
-def _extension_name(header: str) -> str:
-    lowered = "".join(char.lower() for char in header)
-    return "".join(char for char in lowered if "a" <= char <= "z" or "0" <= char <= "9")
 
 
 def _key_text(key: bytes, key_type: str) -> str:
@@ -245,8 +256,9 @@ def _timestamp(milliseconds: int) -> str:
 
 
 def _header_value(value: str) -> str:
-    # HTTP header values must be ASCII: percent-encode the rest (CloudEvents HTTP
-    # binding, 3.1.3.2) and leave printable ASCII untouched.
+    # The data plane (CloudEvents Java SDK) writes values as they are, without the
+    # percent-encoding of HTTP binding 3.1.3.2 (cloudevents/sdk-java#748). Raw
+    # bytes beyond ASCII cannot go through httpx, so those alone are escaped here.
     if value.isascii() and value.isprintable():
         return value
     return "".join(
