@@ -91,7 +91,8 @@ def floor_seconds(devices: int) -> float:
                 local.connection = http.client.HTTPConnection(
                     address.hostname or "127.0.0.1", address.port, timeout=60
                 )
-            return local.connection  # type: ignore[no-any-return]
+            made: http.client.HTTPConnection = local.connection
+            return made
 
         def one(name: str) -> None:
             api = connection()

@@ -26,7 +26,8 @@ from deadman.ops.audit import ActualTask, compare
 from deadman.ops.cli import main
 from deadman.ops.desired import DesiredState, NewestEvent
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
-from tests.conftest import TEMPLATE_ID, inner_event
+from tests.support.events import inner_event
+from tests.support.paths import TEMPLATE_ID
 
 pytestmark = pytest.mark.kafka
 

@@ -14,11 +14,11 @@ from deadman.ops.cli import main
 from deadman.ops.dlq import DeadLetter, parse_offsets, select
 from deadman_local.broker import EmbeddedBroker, create_topics
 from deadman_local.kafka_source import KafkaSourceStandIn
-from tests.local.helpers import (
+from tests.support.kafka_source import (
     debezium_record,
-    inner_event,
     kafka_sink,
     kafka_source,
+    outbox_event,
     produce,
     unique,
     write_manifests,
@@ -72,7 +72,7 @@ def letters(
         [kafka_source("dlq-source", topic, path="/fn", retry=1)],
         [kafka_sink("dead-letters", dlq)],
     )
-    direct = inner_event("e-direct")
+    direct = outbox_event("e-direct")
     records = [
         debezium_record("e-bad", key="dev-bad"),
         debezium_record("e-down", key="dev-down"),
@@ -216,7 +216,7 @@ def test_dlq_replay_to_topic_reproduces_the_original_records(
     assert direct.ce("type") == "device-enabled"
     assert direct.ce("knativekafkaoffset") == "4"
     assert direct.ce("knativeerrorcode") is None
-    assert json.loads(direct.body) == inner_event("e-direct")["data"]
+    assert json.loads(direct.body) == outbox_event("e-direct")["data"]
 
 
 def test_select_by_offsets_and_error_code() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
+
 CONTAINERFILE = ROOT / "Containerfile"
 CONTAINERIGNORE = ROOT / ".containerignore"
 

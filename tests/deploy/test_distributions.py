@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import FUNCTIONS_SOURCE, ROOT
 
 
 @cache
@@ -102,7 +102,7 @@ def test_nothing_outside_the_package_imports_a_private_module() -> None:
     import re
 
     private = re.compile(r"\bdeadman\._[a-z]")
-    places = [ROOT / "functions" / "main.py"]
+    places = [FUNCTIONS_SOURCE]
     for folder in ("local", "bench", "tests"):
         places.extend((ROOT / folder).rglob("*.py"))
     offenders = [

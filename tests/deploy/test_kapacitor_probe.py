@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
+from tests.support.paths import ROOT, TEMPLATE_ID
 from tests.support.tasks import task_body
 
-ROOT = Path(__file__).resolve().parents[2]
 PATCH = ROOT / "kapacitor" / "liveness-probe.yaml"
 # What `helm template influxdata/kapacitor` renders for the Deployment, reduced to
 # the fields the patch meets: the container is named after the chart.
@@ -85,7 +85,7 @@ def test_kapacitor_post_renderer_adds_the_probes(tmp_path: Path) -> None:
 def test_kapacitor_liveness_probe_fails_only_on_a_wedged_kapacitor() -> None:
     probe = probes()["livenessProbe"]
     emulator = KapacitorEmulator()
-    emulator.add_template("measurement_series_not_fed_template", _template())
+    emulator.add_template(TEMPLATE_ID, _template())
     with serve(emulator) as running:
         url = running.url + probe["httpGet"]["path"]
         created = httpx.post(f"{running.url}/kapacitor/v1/tasks", json=task_body("d_x", "d"))
@@ -103,4 +103,4 @@ def test_kapacitor_liveness_probe_fails_only_on_a_wedged_kapacitor() -> None:
 def _template() -> str:
     from deadman.ops.template import bundled_template
 
-    return bundled_template("measurement_series_not_fed_template")
+    return bundled_template(TEMPLATE_ID)

@@ -47,12 +47,10 @@ from deadman_local.kustomize import (
     render,
     render_layer,
 )
-from tests.conftest import shared_path
+from tests.support.paths import CAPTURES, ROOT, SHARED, TEMPLATE_ID
+from tests.support.shared import shared_path
 
-ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent / "shared"
 SCHEMAS = SHARED / "k8s-schemas"
-CAPTURES = SHARED / "kapacitor-captures"
 DEPLOY_DIRS = ("knative", "kafka-sources")
 K8S_VERSION = "1.30"
 
@@ -63,7 +61,7 @@ NON_K8S_SUFFIXES = {".sql", ".tick", ".md", ".env"}
 # What the stand-in renderer understands; anything else must be taught to it first.
 
 IMAGE_PLACEHOLDER = "deadman-functions"
-TEMPLATE_NAME = "measurement_series_not_fed_template.tick"
+TEMPLATE_NAME = f"{TEMPLATE_ID}.tick"
 # Function <-> lifecycle action <-> LifecycleSettings.event_type_<action>.
 LIFECYCLE_FUNCTIONS = {
     "create-alert": ("create_alert", "created"),
@@ -232,7 +230,8 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 
 def pod_spec(doc: dict[str, Any]) -> dict[str, Any]:
     spec = doc["spec"]["jobTemplate"]["spec"] if doc.get("kind") == "CronJob" else doc["spec"]
-    return spec["template"]["spec"]  # type: ignore[no-any-return]
+    pod: dict[str, Any] = spec["template"]["spec"]
+    return pod
 
 
 def workloads() -> list[dict[str, Any]]:
@@ -240,8 +239,9 @@ def workloads() -> list[dict[str, Any]]:
     return [*of_kind("Service", bundle), *of_kind("Job", bundle), *of_kind("CronJob", bundle)]
 
 
-def annotations(doc: dict[str, Any]) -> dict[str, str]:
-    return doc["spec"]["template"].get("metadata", {}).get("annotations", {})  # type: ignore[no-any-return]
+def pod_annotations(doc: dict[str, Any]) -> dict[str, str]:
+    notes: dict[str, str] = doc["spec"]["template"].get("metadata", {}).get("annotations", {})
+    return notes
 
 
 _DURATION = re.compile(
@@ -646,7 +646,7 @@ def test_service_cluster_local(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(LIFECYCLE_FUNCTIONS))
 def test_lifecycle_service_scales_to_zero(name: str) -> None:
-    notes = annotations(service(name))
+    notes = pod_annotations(service(name))
     assert notes.get("autoscaling.knative.dev/min-scale") == "0"
     assert int(notes["autoscaling.knative.dev/max-scale"]) >= 1
 
@@ -660,7 +660,7 @@ def test_lifecycle_service_timeout_fits_bulk_event(name: str) -> None:
 
 
 def test_callback_kept_warm() -> None:
-    notes = annotations(service(CALLBACK[0]))
+    notes = pod_annotations(service(CALLBACK[0]))
     assert int(notes["autoscaling.knative.dev/min-scale"]) >= 1
 
 

@@ -19,7 +19,8 @@ from confluent_kafka import Producer
 from deadman_local.broker import read_topic
 from deadman_local.demo import Demo
 from deadman_local.stack import TOPIC_LAYOUTS, LocalStack
-from tests.conftest import shared_path
+from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
+from tests.support.shared import shared_path
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -29,7 +30,8 @@ TASK = "dev-1_not_fed"
 
 
 def shared_record(name: str) -> dict[str, Any]:
-    return json.loads(shared_path("debezium-records", name).read_text())  # type: ignore[no-any-return]
+    record: dict[str, Any] = json.loads(shared_path("debezium-records", name).read_text())
+    return record
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +45,9 @@ def stack_for(
         if layout not in started:
             stack = LocalStack(
                 topic_layout=layout,
+                sources_dir=SOURCES_DIR,
+                sinks_dir=SINKS_DIR,
+                functions_source=FUNCTIONS_SOURCE,
                 log_dir=tmp_path_factory.mktemp(f"stack-{layout}"),
                 delivery_override={"retry": 2, "backoff_delay": 0.05},
             )

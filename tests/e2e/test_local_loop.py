@@ -18,10 +18,11 @@ from confluent_kafka import Producer
 from deadman_local.broker import ConsumedRecord, read_topic
 from deadman_local.kafka_source import CounterSnapshot
 from deadman_local.stack import LocalStack, StackState
+from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
+from tests.support.tasks import SUFFIX
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
-SUFFIX = "_not_fed"
 BASE = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
 
 
@@ -29,6 +30,9 @@ BASE = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # The manifests' delivery spec, with backoffs short enough for a test run.
     local = LocalStack(
+        sources_dir=SOURCES_DIR,
+        sinks_dir=SINKS_DIR,
+        functions_source=FUNCTIONS_SOURCE,
         log_dir=tmp_path_factory.mktemp("stack-logs"),
         delivery_override={"retry": 4, "backoff_delay": 0.05},
     )
@@ -75,13 +79,15 @@ def publish(
 
 
 def outcomes(stack: LocalStack) -> CounterSnapshot:
-    return stack.stand_in.counters  # type: ignore[no-any-return]
+    counters: CounterSnapshot = stack.stand_in.counters
+    return counters
 
 
 def wait_outcomes(stack: LocalStack, before: CounterSnapshot, count: int) -> CounterSnapshot:
-    return stack.stand_in.wait_until(  # type: ignore[no-any-return]
+    reached: CounterSnapshot = stack.stand_in.wait_until(
         lambda now: now.outcomes - before.outcomes >= count, timeout=60
     )
+    return reached
 
 
 def statuses(stack: LocalStack, devices: list[str]) -> dict[str, str | None]:
@@ -108,7 +114,7 @@ def devices(n: int) -> list[str]:
     return [f"e2e-{run}-{i}" for i in range(n)]
 
 
-def test_loop_lifecycle_records_drive_task_states(stack: LocalStack, producer: Producer):
+def test_loop_lifecycle_records_drive_task_states(stack: LocalStack, producer: Producer) -> None:
     names = devices(3)
     before = outcomes(stack)
     publish(stack, producer, "device-created", outbox_record("device-created", names, 1))

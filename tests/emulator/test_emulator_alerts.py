@@ -5,23 +5,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 import pytest
-from werkzeug.wrappers import Request
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator
+from tests.support.emulator import AlertReceiver
 
 Body = Callable[..., dict[str, Any]]
-
-
-class Receiver(Protocol):
-    """The ``receiver`` fixture: records requests, answers ``status``."""
-
-    url: str
-    requests: list[tuple[Request, bytes]]
-    status: int
 
 
 def _captured_template(shared_json: Callable[[str], Any]) -> tuple[str, str]:
@@ -56,7 +48,7 @@ def _at(text: str) -> datetime:
 def test_fire_critical_then_ok_matches_captured_posts(
     api: httpx.Client,
     emulator: KapacitorEmulator,
-    receiver: Receiver,
+    receiver: AlertReceiver,
     shared_json: Callable[[str], Any],
 ) -> None:
     captured = shared_json("deadman-alert-posts.json")
@@ -103,7 +95,7 @@ def _server_id(details: str, name: str) -> str:
 
 
 def test_fire_sends_endpoint_headers_and_basic_auth(
-    api: httpx.Client, seeded: KapacitorEmulator, receiver: Receiver, make_task_body: Body
+    api: httpx.Client, seeded: KapacitorEmulator, receiver: AlertReceiver, make_task_body: Body
 ) -> None:
     seeded.set_endpoint(
         "benthos",
@@ -122,7 +114,7 @@ def test_fire_sends_endpoint_headers_and_basic_auth(
 
 
 def test_fire_tracks_duration_and_previous_level_per_alert(
-    api: httpx.Client, seeded: KapacitorEmulator, receiver: Receiver, make_task_body: Body
+    api: httpx.Client, seeded: KapacitorEmulator, receiver: AlertReceiver, make_task_body: Body
 ) -> None:
     seeded.set_endpoint("benthos", receiver.url)
     assert api.post("/tasks", json=make_task_body("p1", "p")).status_code == 200
@@ -151,7 +143,7 @@ def test_fire_tracks_duration_and_previous_level_per_alert(
 
 
 def test_fire_uses_the_running_definition_until_reload(
-    api: httpx.Client, seeded: KapacitorEmulator, receiver: Receiver, make_task_body: Body
+    api: httpx.Client, seeded: KapacitorEmulator, receiver: AlertReceiver, make_task_body: Body
 ) -> None:
     seeded.set_endpoint("benthos", receiver.url)
     body = make_task_body("r1", "r")
@@ -165,7 +157,7 @@ def test_fire_uses_the_running_definition_until_reload(
 
 
 def test_fire_refuses_disabled_or_missing_tasks(
-    api: httpx.Client, seeded: KapacitorEmulator, receiver: Receiver, make_task_body: Body
+    api: httpx.Client, seeded: KapacitorEmulator, receiver: AlertReceiver, make_task_body: Body
 ) -> None:
     seeded.set_endpoint("benthos", receiver.url)
     assert api.post("/tasks", json=make_task_body("x1", "x", status="disabled")).status_code == 200
@@ -177,7 +169,7 @@ def test_fire_refuses_disabled_or_missing_tasks(
 
 
 def test_fire_reports_receiver_errors_and_transport_failures(
-    api: httpx.Client, seeded: KapacitorEmulator, receiver: Receiver, make_task_body: Body
+    api: httpx.Client, seeded: KapacitorEmulator, receiver: AlertReceiver, make_task_body: Body
 ) -> None:
     receiver.status = 500
     seeded.set_endpoint("benthos", receiver.url)
@@ -193,7 +185,7 @@ def test_fire_reports_receiver_errors_and_transport_failures(
 
 
 def test_fire_default_id_and_message_without_templates(
-    api: httpx.Client, emulator: KapacitorEmulator, receiver: Receiver
+    api: httpx.Client, emulator: KapacitorEmulator, receiver: AlertReceiver
 ) -> None:
     script = (
         f"stream\n    |from()\n        .measurement('m')\n    |deadman(0.0, 5m)\n"
@@ -223,7 +215,7 @@ def test_fire_control_route(
     running: RunningEmulator,
     api: httpx.Client,
     seeded: KapacitorEmulator,
-    receiver: Receiver,
+    receiver: AlertReceiver,
     make_task_body: Body,
     payload: dict[str, Any],
     code: int,

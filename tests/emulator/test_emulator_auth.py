@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypedDict, Unpack
 
 import httpx
 import pytest
@@ -17,8 +18,16 @@ def secured() -> Iterator[RunningEmulator]:
         yield running
 
 
-def _get(running: RunningEmulator, path: str, **kwargs: object) -> httpx.Response:
-    return httpx.get(f"{running.url}{path}", **kwargs)  # type: ignore[arg-type]
+class Credentials(TypedDict, total=False):
+    """The ways a client presents credentials: basic auth, ?u=&p=, a header."""
+
+    auth: tuple[str, str]
+    params: dict[str, str]
+    headers: dict[str, str]
+
+
+def _get(running: RunningEmulator, path: str, **kwargs: Unpack[Credentials]) -> httpx.Response:
+    return httpx.get(f"{running.url}{path}", **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -62,7 +71,7 @@ def test_auth_bad_basic_credentials(
     ],
     ids=["basic", "query", "bearer"],
 )
-def test_auth_good_credentials_pass(secured: RunningEmulator, kwargs: dict[str, object]) -> None:
+def test_auth_good_credentials_pass(secured: RunningEmulator, kwargs: Credentials) -> None:
     response = _get(secured, "/kapacitor/v1/ping", **kwargs)
     assert response.status_code == 204
     assert response.headers["X-Kapacitor-Version"] == "1.7.7-emulator"

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
-
-CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "kapacitor-captures"
+from tests.support.paths import CAPTURES
 
 
 def _exchanges() -> list[Any]:
@@ -85,7 +83,7 @@ def test_capture_replay_matches_real_kapacitor(
         ]
         assert got == body  # the list items match key for key
         return
-    keys = ("id", "type", "vars", "link", "dot", "error")
+    keys: tuple[str, ...] = ("id", "type", "vars", "link", "dot", "error")
     if "template-id" in body:  # a task
         keys += ("template-id", "status", "executing", "dbrps", "stats")
     for key in keys:

@@ -15,8 +15,7 @@ import httpx
 import pytest
 
 from deadman_local.kapacitor_emulator.__main__ import main
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import ROOT
 
 
 @pytest.fixture

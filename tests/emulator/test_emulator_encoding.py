@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deadman_local.kapacitor_emulator._gojson import go_quote, marshal, rfc3339nano
+from deadman_local.kapacitor_emulator._gojson import JSONValue, go_quote, marshal, rfc3339nano
 from deadman_local.kapacitor_emulator._gotemplate import GoDuration, GoTime, render
 
 _JSON = st.recursive(
@@ -25,8 +25,8 @@ _JSON = st.recursive(
 
 
 @given(_JSON, st.booleans())
-def test_marshal_round_trips_through_json(value: object, indent: bool) -> None:
-    assert json.loads(marshal(value, indent=indent)) == value  # type: ignore[arg-type]
+def test_marshal_round_trips_through_json(value: JSONValue, indent: bool) -> None:
+    assert json.loads(marshal(value, indent=indent)) == value
 
 
 @pytest.mark.parametrize(
@@ -44,8 +44,8 @@ def test_marshal_round_trips_through_json(value: object, indent: bool) -> None:
         ("\u2028", '"\\u2028"'),
     ],
 )
-def test_marshal_matches_go_encoding(value: object, text: str) -> None:
-    assert marshal(value, indent=False).decode() == text  # type: ignore[arg-type]
+def test_marshal_matches_go_encoding(value: JSONValue, text: str) -> None:
+    assert marshal(value, indent=False).decode() == text
 
 
 def test_marshal_indent_is_four_spaces_without_trailing_newline() -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
-from tests.emulator.conftest import DEADMAN_SCRIPT, TEMPLATE_ID
+from tests.support.emulator import DEADMAN_SCRIPT, DEADMAN_TEMPLATE_ID
 
 Body = Callable[..., dict[str, Any]]
 
@@ -21,7 +21,7 @@ def api_as() -> Iterator[Callable[[str], httpx.Client]]:
 
     def make(version: str) -> httpx.Client:
         emulator = KapacitorEmulator(version=version)
-        emulator.add_template(TEMPLATE_ID, DEADMAN_SCRIPT)
+        emulator.add_template(DEADMAN_TEMPLATE_ID, DEADMAN_SCRIPT)
         running = serve(emulator)
         client = httpx.Client(base_url=f"{running.url}/kapacitor/v1")
         opened.extend([client, running])
@@ -60,7 +60,7 @@ def test_list_template_id_field_refused_before_1_7_once_a_task_matches(
     # a single GET always does.
     [listed] = api.get("/tasks", params={"pattern": "*_x"}).json()["tasks"]
     assert "template-id" not in listed
-    assert api.get("/tasks/a_x").json()["template-id"] == TEMPLATE_ID
+    assert api.get("/tasks/a_x").json()["template-id"] == DEADMAN_TEMPLATE_ID
 
 
 def test_list_template_id_field_listed_from_1_7(
@@ -69,7 +69,7 @@ def test_list_template_id_field_listed_from_1_7(
     api = api_as("1.7.7")
     assert api.post("/tasks", json=make_task_body("a_x", "a")).status_code == 200
     listed = api.get("/tasks", params={"pattern": "*_x", "fields": ["template-id"]}).json()
-    assert listed["tasks"][0]["template-id"] == TEMPLATE_ID
+    assert listed["tasks"][0]["template-id"] == DEADMAN_TEMPLATE_ID
 
 
 def test_cli_flag_chooses_the_version() -> None:

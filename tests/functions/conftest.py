@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
-import functions_framework
 import pytest
 from flask.testing import FlaskClient
 
 from deadman import runtime
-from deadman_local.functions import FUNCTIONS_SOURCE
-
-AppFactory = Callable[..., FlaskClient]
+from tests.support.apps import AppFactory, create_app
 
 
 @pytest.fixture
@@ -22,8 +19,7 @@ def function_client(monkeypatch: pytest.MonkeyPatch) -> Iterator[AppFactory]:
         monkeypatch.setenv("FUNCTION_TARGET", target)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        app = functions_framework.create_app(target, str(FUNCTIONS_SOURCE))
-        return app.test_client()
+        return create_app(target).test_client()
 
     yield build
     # Close the clients and producers the app made, as a worker exit would.

@@ -15,9 +15,10 @@ from cloudevents.kafka import KafkaMessage, from_binary
 
 from deadman_local.broker import EmbeddedBroker, create_topics, read_topic, topic_size
 from deadman_local.functions import FunctionProcess
-from tests.conftest import captured_alerts
-from tests.functions.conftest import AppFactory
+from tests.support.apps import AppFactory, json_of
+from tests.support.paths import FUNCTIONS_SOURCE
 from tests.support.receiver import serve_scripted
+from tests.support.shared import captured_alerts
 
 pytestmark = pytest.mark.kafka
 
@@ -65,7 +66,7 @@ def test_alert_callback_critical_lands_on_topic_as_stopped(
     assert records[0].key == b"dev-1"
     assert event["time"] == "2026-11-21T17:47:10Z"
     assert event.data["level"] == "CRITICAL"
-    assert response.json["id"] == event["id"]
+    assert json_of(response)["id"] == event["id"]
 
 
 def test_alert_callback_ok_lands_on_topic_as_restarted(
@@ -108,7 +109,7 @@ def test_alert_callback_ignored_level_produces_nothing(
     client = function_client("alert_callback", **kafka_env)
     response = client.post("/", json={**captured("CRITICAL"), "level": level})
     assert response.status_code == 200
-    assert response.json["status"] == "ignored"
+    assert json_of(response)["status"] == "ignored"
     assert topic_size(kafka_broker.bootstrap_servers, topic) == 0
 
 
@@ -126,7 +127,7 @@ def test_alert_callback_malformed_body_is_400(
     client = function_client("alert_callback", **kafka_env)
     response = client.post("/", data=body, content_type="application/json")
     assert response.status_code == 400
-    assert response.json["error"] == "malformed_alert"
+    assert json_of(response)["error"] == "malformed_alert"
     assert topic_size(kafka_broker.bootstrap_servers, topic) == 0
 
 
@@ -209,7 +210,7 @@ def test_alert_callback_broker_down_is_503_within_deadline(
     response = client.post("/", json=captured("CRITICAL"))
     elapsed = time.monotonic() - started
     assert response.status_code == 503
-    assert response.json["error"] == "sink_unavailable"
+    assert json_of(response)["error"] == "sink_unavailable"
     # The delivery report itself may take a moment past message.timeout.ms.
     assert elapsed < deadline + 1.5
 
@@ -230,7 +231,7 @@ def test_alert_callback_k_sink_binary_mode(function_client: AppFactory) -> None:
     assert headers["content-type"] == "application/json"
     event = from_http(request.headers, request.body)
     assert event.data["deviceCode"] == "dev-1"
-    assert event["id"] == response.json["id"]
+    assert event["id"] == json_of(response)["id"]
 
 
 @pytest.mark.parametrize(("sink_status", "status"), [(503, 503), (500, 503), (400, 502)])
@@ -263,7 +264,9 @@ def test_alert_callback_under_gunicorn_publishes_once_per_post(
     kafka_broker: EmbeddedBroker, topic: str, tmp_path: Any
 ) -> None:
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_broker.bootstrap_servers, "ALERTS_TOPIC": topic}
-    with FunctionProcess("alert_callback", env=env, log_path=tmp_path / "cb.log") as function:
+    with FunctionProcess(
+        "alert_callback", env=env, log_path=tmp_path / "cb.log", source=FUNCTIONS_SOURCE
+    ) as function:
         first = httpx.post(function.url, json=captured("CRITICAL"), timeout=15)
         assert first.status_code == 200, first.text
         records = read_topic(kafka_broker.bootstrap_servers, topic, expected=1)

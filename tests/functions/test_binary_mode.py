@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import direct_binary, inner_event
-from tests.functions.conftest import AppFactory
+from tests.support.apps import AppFactory
+from tests.support.events import direct_binary, inner_event
 
 
 def test_delivered_attributes_over_http_decode_binary_mode_values(

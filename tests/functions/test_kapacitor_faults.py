@@ -17,7 +17,8 @@ import pytest
 
 from deadman import WEDGED_MESSAGE
 from deadman_local.functions import FunctionProcess
-from tests.conftest import inner_event, wrapped_delivery
+from tests.support.events import inner_event, wrapped_delivery
+from tests.support.paths import FUNCTIONS_SOURCE
 
 TIMEOUT = 1.0
 
@@ -30,7 +31,9 @@ def enable_alert(kapacitor: Any, tmp_path: Path) -> Iterator[FunctionProcess]:
         "KAPACITOR_TIMEOUT_SECONDS": str(TIMEOUT),
         "THREADS": "1",
     }
-    with FunctionProcess("enable_alert", env=env, log_path=tmp_path / "f.log") as function:
+    with FunctionProcess(
+        "enable_alert", env=env, log_path=tmp_path / "f.log", source=FUNCTIONS_SOURCE
+    ) as function:
         yield function
 
 

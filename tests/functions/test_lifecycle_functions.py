@@ -15,14 +15,15 @@ from flask.testing import FlaskClient
 
 from deadman import EVENT_TIME_VAR
 from deadman_local.functions import FunctionProcess
-from tests.conftest import (
+from tests.support.apps import AppFactory, json_of
+from tests.support.events import (
     HttpDelivery,
     direct_binary,
     direct_structured,
     inner_event,
     wrapped_delivery,
 )
-from tests.functions.conftest import AppFactory
+from tests.support.paths import FUNCTIONS_SOURCE
 
 T0 = "2026-11-21T17:45:00.000Z"
 T1 = "2026-11-21T17:46:00.000Z"
@@ -111,12 +112,14 @@ def test_lifecycle_done_when_scenario(send: Callable[..., Any], kapacitor: Any) 
     assert response.json["devices"][0]["device"] == 'dev"4'
 
 
-def test_create_alert_missing_task_creates_enabled(send: Callable[..., Any], kapacitor: Any):
+def test_create_alert_missing_task_creates_enabled(
+    send: Callable[..., Any], kapacitor: Any
+) -> None:
     assert send("device-created", ["d"]).status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": "enabled"}
 
 
-def test_create_alert_configured_create_status(send: Callable[..., Any], kapacitor: Any):
+def test_create_alert_configured_create_status(send: Callable[..., Any], kapacitor: Any) -> None:
     assert send("device-created", ["d"], TASK_CREATE_STATUS="disabled").status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": "disabled"}
 
@@ -142,7 +145,7 @@ def test_disable_alert_enabled_task_disabled(send: Callable[..., Any], kapacitor
     assert statuses(kapacitor) == {"d_not_fed": "disabled"}
 
 
-def test_disable_alert_missing_task_is_success(send: Callable[..., Any], kapacitor: Any):
+def test_disable_alert_missing_task_is_success(send: Callable[..., Any], kapacitor: Any) -> None:
     assert send("device-disabled", ["ghost"]).status_code == 200
     assert statuses(kapacitor) == {}
     assert writes(kapacitor) == 0
@@ -306,8 +309,8 @@ def test_enable_alert_kapacitor_down_is_503(function_client: AppFactory) -> None
     delivery = wrapped_delivery(inner_event("device-enabled", ["a", "b"]))
     response = client.post("/", headers=delivery.headers, data=delivery.body)
     assert response.status_code == 503
-    assert response.json["error"] == "devices_unavailable"
-    assert {d["device"] for d in response.json["devices"]} == {"a", "b"}
+    assert json_of(response)["error"] == "devices_unavailable"
+    assert {d["device"] for d in json_of(response)["devices"]} == {"a", "b"}
 
 
 def test_enable_alert_kapacitor_5xx_then_retry_succeeds(
@@ -356,7 +359,7 @@ def test_enable_alert_not_a_cloudevent_is_400(
     response = client.post("/", headers=headers, data=body)
     assert response.status_code == 400
     assert len(response.data) < 1024
-    assert response.json["error"]
+    assert json_of(response)["error"]
 
 
 @pytest.mark.parametrize("deliver", [direct_binary, direct_structured, wrapped_delivery])
@@ -370,7 +373,7 @@ def test_enable_alert_event_without_time_is_400(
     delivery = deliver(inner)
     response = client.post("/", headers=delivery.headers, data=delivery.body)
     assert response.status_code == 400
-    assert "no time" in response.json["message"]
+    assert "no time" in json_of(response)["message"]
 
 
 def test_enable_alert_missing_db_setting_refuses_to_start(function_client: AppFactory) -> None:
@@ -381,7 +384,9 @@ def test_enable_alert_missing_db_setting_refuses_to_start(function_client: AppFa
 def test_enable_alert_under_gunicorn(kapacitor: Any, tmp_path: Any) -> None:
     env = {"KAPACITOR_URL": kapacitor.url, "KAPACITOR_DB": "iot"}
     delivery = wrapped_delivery(inner_event("device-enabled", ["g-1", "g-2", "g-3"]))
-    with FunctionProcess("enable_alert", env=env, log_path=tmp_path / "f.log") as function:
+    with FunctionProcess(
+        "enable_alert", env=env, log_path=tmp_path / "f.log", source=FUNCTIONS_SOURCE
+    ) as function:
         response = httpx.post(function.url, headers=delivery.headers, content=delivery.body)
     assert response.status_code == 200, response.text
     assert statuses(kapacitor) == {f"g-{i}_not_fed": "enabled" for i in (1, 2, 3)}

@@ -18,9 +18,17 @@ import pytest
 from deadman.ops.dlq import DeadLetter, read_dead_letters
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
 from deadman_local.kafka_source import KafkaSourceStandIn
+from tests.support.kafka_source import (
+    DeliveryOptions,
+    debezium_record,
+    kafka_sink,
+    kafka_source,
+    outbox_event,
+    produce,
+    unique,
+    write_manifests,
+)
 from tests.support.receiver import Received, ScriptedReceiver, serve_scripted
-
-from .helpers import debezium_record, inner_event, kafka_sink, kafka_source, produce, unique
 
 pytestmark = pytest.mark.kafka
 
@@ -53,7 +61,7 @@ class Stage:
         return [letter for letter in letters if (letter.error_dest or "").endswith(path)]
 
 
-SOURCES = {
+SOURCES: dict[str, DeliveryOptions] = {
     "wrapped": {},
     "direct": {},
     "retry": {"retry": 3},
@@ -70,14 +78,12 @@ SOURCES = {
 def stage(
     kafka_broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stage]:
-    from .helpers import write_manifests
-
     topics = {name: unique(f"t-{name}") for name in [*SOURCES, "refused"]}
     dlq_topic = unique("dead-letters")
     create_topics(kafka_broker.bootstrap_servers, [*topics.values(), dlq_topic])
     closed_port = free_port()
     documents = [
-        kafka_source(name, topics[name], path=f"/{name}", **options)  # type: ignore[arg-type]
+        kafka_source(name, topics[name], path=f"/{name}", **options)
         for name, options in SOURCES.items()
     ]
     documents.append(
@@ -128,7 +134,7 @@ def test_kafka_source_wraps_a_record_that_is_not_a_cloudevent(stage: Stage) -> N
 def test_kafka_source_delivers_binary_and_structured_cloudevents_as_themselves(
     stage: Stage,
 ) -> None:
-    inner = inner_event("e-direct")
+    inner = outbox_event("e-direct")
     binary_headers = [
         ("ce_specversion", b"1.0"),
         ("ce_id", b"e-binary"),

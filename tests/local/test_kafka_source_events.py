@@ -16,8 +16,7 @@ from deadman_local.kafka_source import (
     kafka_structured,
 )
 from deadman_local.kafka_source._events import with_error_extensions
-
-from .helpers import inner_event
+from tests.support.kafka_source import outbox_event
 
 SOURCE = SourceConfig(
     name="enable-alert",
@@ -36,7 +35,7 @@ def record(
 
 
 def test_event_from_record_wraps_a_plain_record() -> None:
-    value = json.dumps(inner_event("e-1")).encode()
+    value = json.dumps(outbox_event("e-1")).encode()
     event = event_from_record(
         record(value, [("Debezium-Table_Name", b"outbox"), ("Content-Type", b"Application/JSON")]),
         SOURCE,
@@ -71,7 +70,7 @@ def test_event_from_record_without_key_or_content_type_sends_no_content_type() -
 
 
 def test_event_from_record_reads_binary_and_structured_cloudevents() -> None:
-    inner = inner_event("e-2")
+    inner = outbox_event("e-2")
     binary = event_from_record(
         record(
             b'{"a":1}',
@@ -129,7 +128,7 @@ def test_with_error_extensions_response_and_no_response() -> None:
 
 
 def test_kafka_encodings_round_trip_through_the_dlq_reader() -> None:
-    event = event_from_record(record(json.dumps(inner_event("e-3")).encode(), []), SOURCE)
+    event = event_from_record(record(json.dumps(outbox_event("e-3")).encode(), []), SOURCE)
     failed = with_error_extensions(event, "http://fn", 422, b"rejected")
     for encode in (kafka_binary, kafka_structured):
         headers, key, value = encode(failed)
@@ -138,4 +137,4 @@ def test_kafka_encodings_round_trip_through_the_dlq_reader() -> None:
         assert letter.error_code == "422"
         assert letter.error_data == "rejected"
         assert letter.attributes["id"] == "partition:2/offset:41"
-        assert json.loads(letter.data or b"") == inner_event("e-3")
+        assert json.loads(letter.data or b"") == outbox_event("e-3")

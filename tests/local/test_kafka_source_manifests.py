@@ -7,8 +7,6 @@ from pathlib import Path
 import pytest
 
 from deadman_local.kafka_source import (
-    DEFAULT_SINKS_DIR,
-    DEFAULT_SOURCES_DIR,
     DeliveryConfig,
     ManifestError,
     backoff,
@@ -16,8 +14,8 @@ from deadman_local.kafka_source import (
     load_kafka_sources,
     parse_duration,
 )
-
-from .helpers import kafka_sink, kafka_source, write_manifests
+from tests.support.kafka_source import kafka_sink, kafka_source, write_manifests
+from tests.support.paths import SINKS_DIR, SOURCES_DIR
 
 SERVICES = {"fn": "http://127.0.0.1:9999"}
 
@@ -142,13 +140,13 @@ def test_load_kafka_sources_missing_kafka_sink_is_an_error(tmp_path: Path) -> No
 
 def test_load_kafka_sources_project_manifests_have_retries_and_dlq() -> None:
     """The real kafka-sources/ manifests each yield retries and a dead-letter topic."""
-    if not list(DEFAULT_SOURCES_DIR.glob("*.yaml")):
-        pytest.skip(f"{DEFAULT_SOURCES_DIR} holds no manifests yet")
+    if not list(SOURCES_DIR.glob("*.yaml")):
+        pytest.skip(f"{SOURCES_DIR} holds no manifests yet")
     names = ["create-alert", "enable-alert", "disable-alert", "delete-alert"]
     services = {name: f"http://127.0.0.1:{8081 + i}" for i, name in enumerate(names)}
-    configs = load_kafka_sources(DEFAULT_SOURCES_DIR, DEFAULT_SINKS_DIR, services)
+    configs = load_kafka_sources(SOURCES_DIR, SINKS_DIR, services)
     if not configs:
-        pytest.skip(f"{DEFAULT_SOURCES_DIR} holds no KafkaSource documents yet")
+        pytest.skip(f"{SOURCES_DIR} holds no KafkaSource documents yet")
     for config in configs:
         assert config.delivery.retry > 0, config.name
         assert config.delivery.dead_letter is not None, config.name

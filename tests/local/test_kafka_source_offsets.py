@@ -9,9 +9,15 @@ from confluent_kafka import Consumer, TopicPartition
 
 from deadman_local.broker import EmbeddedBroker, create_topics
 from deadman_local.kafka_source import KafkaSourceStandIn, load_kafka_sources
+from tests.support.kafka_source import (
+    debezium_record,
+    kafka_sink,
+    kafka_source,
+    produce,
+    unique,
+    write_manifests,
+)
 from tests.support.receiver import serve_scripted
-
-from .helpers import debezium_record, kafka_sink, kafka_source, produce, unique, write_manifests
 
 pytestmark = pytest.mark.kafka
 

@@ -22,7 +22,8 @@ from deadman.ops.dlq import read_dead_letters
 from deadman_local.broker import EmbeddedBroker, create_topics
 from deadman_local.functions import FunctionProcess
 from deadman_local.kapacitor_emulator import AlertResult, HttpPostEndpoint, KapacitorEmulator
-from tests.reliability.conftest import create_task, served_emulator
+from tests.support.emulator import create_task, served_emulator
+from tests.support.paths import FUNCTIONS_SOURCE
 
 pytestmark = pytest.mark.kafka
 
@@ -67,6 +68,7 @@ def outage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Outage]:
             "ALERT_CALLBACK_TOKEN": TOKEN,
         },
         log_path=logs / "callback.log",
+        source=FUNCTIONS_SOURCE,
     )
     try:
         callback.start()

@@ -18,13 +18,13 @@ of one device processed at the same time are not (see test_ordering.py).
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 import pytest
 
 from deadman_local.stack import LocalStack
-from tests.reliability.conftest import LIFECYCLE_TARGETS
-from tests.reliability.loop import Event, Loop, event, log_text, running_stack, wait_for
+from tests.support.apps import LIFECYCLE_TARGETS
+from tests.support.loop import Event, Loop, event, log_text, running_stack, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -68,7 +68,7 @@ def phases(tag: str) -> Phases:
     return phase_a, phase_b, phase_c, {poison.id: [bad]}
 
 
-def faults_left(loop: Loop) -> list[dict[str, object]]:
+def faults_left(loop: Loop) -> Sequence[Mapping[str, object]]:
     return loop.emulator.faults.snapshot()
 
 

@@ -16,16 +16,10 @@ from hypothesis import event, example, given
 from hypothesis import strategies as st
 
 from deadman import InvalidDeviceCodeError, check_device_code
-from tests.conftest import inner_event, wrapped_delivery
-from tests.reliability.conftest import (
-    CALLBACK_TOKEN,
+from tests.support.apps import CALLBACK_TOKEN, LIFECYCLE_TARGETS, Apps, check_error_body
+from tests.support.events import inner_event, wrapped_delivery
+from tests.support.strategies import (
     FUZZ,
-    LIFECYCLE_TARGETS,
-    SUFFIX,
-    Apps,
-    check_error_body,
-)
-from tests.reliability.strategies import (
     MAX_CODE,
     Delivery,
     accepted,
@@ -35,6 +29,7 @@ from tests.reliability.strategies import (
     header_text,
     lifecycle_deliveries,
 )
+from tests.support.tasks import SUFFIX
 
 TASKS = "/kapacitor/v1/tasks"
 EVENT_TYPES = {

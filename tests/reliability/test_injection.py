@@ -14,7 +14,8 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from werkzeug.test import EnvironBuilder, run_wsgi_app
+from werkzeug.datastructures import Headers
+from werkzeug.test import EnvironBuilder, TestResponse, run_wsgi_app
 
 from deadman import (
     Action,
@@ -28,16 +29,12 @@ from deadman import (
 )
 from deadman_local.kapacitor_emulator._tickeval import evaluate_task
 from deadman_local.kapacitor_emulator._tickparse import parse_program
-from tests.conftest import captured_alerts, inner_event, wrapped_delivery
-from tests.reliability.conftest import (
-    CALLBACK_TOKEN,
-    FUZZ,
-    SUFFIX,
-    TEMPLATE_ID,
-    Apps,
-    check_error_body,
-)
-from tests.reliability.strategies import accepted_codes, anything
+from tests.support.apps import CALLBACK_TOKEN, Apps, check_error_body
+from tests.support.events import DEFAULT_EVENT_ID, inner_event, wrapped_delivery
+from tests.support.paths import TEMPLATE_ID
+from tests.support.shared import captured_alerts
+from tests.support.strategies import FUZZ, accepted_codes, anything
+from tests.support.tasks import SUFFIX
 
 TASKS = "/kapacitor/v1/tasks"
 # Built exactly as the template's `var query = ...` line builds it.
@@ -90,8 +87,8 @@ def task_paths(apps: Apps, mark: int) -> list[str]:
     return [record.path for record in apps.requests.since(mark)]
 
 
-def enable(apps: Apps, devices: list[str], **kwargs: str) -> object:
-    delivery = wrapped_delivery(inner_event("device-enabled", devices, **kwargs))
+def enable(apps: Apps, devices: list[str], event_id: str = DEFAULT_EVENT_ID) -> TestResponse:
+    delivery = wrapped_delivery(inner_event("device-enabled", devices, event_id=event_id))
     return apps.post("enable_alert", delivery.headers, delivery.body)
 
 
@@ -210,7 +207,7 @@ def test_injection_oversized_alert_body_413_without_reading_it(apps: Apps) -> No
     check_error_body(response)
     # Without a Content-Length (chunked, as a server passes it on), reading stops
     # just past the limit instead of draining an endless body.
-    environ = EnvironBuilder(method="POST", headers=headers).get_environ()
+    environ = EnvironBuilder(method="POST", headers=Headers(headers)).get_environ()
     environ.pop("CONTENT_LENGTH", None)
     stream = Endless()
     environ.update({"wsgi.input": stream, "wsgi.input_terminated": True})

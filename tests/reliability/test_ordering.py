@@ -30,7 +30,7 @@ import pytest
 from deadman.ops.cli import main as deadmanctl
 from deadman_local.kapacitor_emulator import Fault
 from deadman_local.stack import LocalStack
-from tests.reliability.loop import Loop, at, event, running_stack, wait_for
+from tests.support.loop import Loop, at, event, running_stack, wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 

@@ -14,22 +14,22 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import httpx
 import pytest
+from werkzeug.test import TestResponse
 
 from deadman_local.functions import FunctionProcess
 from deadman_local.kapacitor_emulator import KapacitorEmulator
 from deadman_local.kapacitor_emulator._auth import AuthConfig
-from tests.conftest import captured_alerts, inner_event, wrapped_delivery
-from tests.reliability.conftest import (
-    CALLBACK_TOKEN,
-    SUFFIX,
-    Apps,
-    LogCapture,
-    check_error_body,
-    served_emulator,
-)
+from tests.support.apps import CALLBACK_TOKEN, Apps, check_error_body
+from tests.support.emulator import served_emulator
+from tests.support.events import inner_event, wrapped_delivery
+from tests.support.logs import LogCapture
+from tests.support.paths import FUNCTIONS_SOURCE
+from tests.support.shared import captured_alerts
+from tests.support.tasks import SUFFIX
 
 USERNAME = "deadman-svc"
 PASSWORD = "pw-Kx81!q-basic-secret"
@@ -37,7 +37,7 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.kapacitor-bearer-secret.sig"
 ALERT = next(body for body in captured_alerts() if body["level"] == "CRITICAL")
 
 
-def callback(apps: Apps, authorization: str | None, body: bytes) -> object:
+def callback(apps: Apps, authorization: str | None, body: bytes) -> TestResponse:
     headers = {"Content-Type": "application/json"}
     if authorization is not None:
         headers["Authorization"] = authorization
@@ -125,6 +125,14 @@ def test_security_request_authorization_header_never_logged(
 # Kapacitor credentials from a mounted secret, under gunicorn.
 
 
+class Credentials(TypedDict, total=False):
+    """What the emulator accepts: basic auth or one bearer token."""
+
+    username: str
+    password: str
+    bearer_token: str
+
+
 @dataclass
 class SecuredFunction:
     function: FunctionProcess
@@ -163,7 +171,7 @@ def secured(
     if kind == "basic":
         (secrets_dir / "KAPACITOR_USERNAME").write_text(USERNAME)
         (secrets_dir / "KAPACITOR_PASSWORD").write_text(PASSWORD)
-        options = {"username": USERNAME, "password": PASSWORD}
+        options: Credentials = {"username": USERNAME, "password": PASSWORD}
         basic = base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
         secrets: tuple[str, ...] = (PASSWORD, basic)
     else:
@@ -184,6 +192,7 @@ def secured(
                 "LOG_LEVEL": "DEBUG",
             },
             log_path=log,
+            source=FUNCTIONS_SOURCE,
         )
         with function:
             yield SecuredFunction(function, running.emulator, log, secrets)

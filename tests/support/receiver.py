@@ -14,6 +14,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from wsgiref.types import StartResponse, WSGIEnvironment
 
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -78,7 +79,7 @@ class ScriptedReceiver:
                 self._changed.wait(remaining)
             return True
 
-    def __call__(self, environ: dict[str, object], start_response: object) -> Iterable[bytes]:
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         request = Request(environ)
         item = Received(
             request.path,
@@ -100,7 +101,7 @@ class ScriptedReceiver:
             item.status, item.answered = status, time.monotonic()
             self._changed.notify_all()
         response = Response(body, status=status, mimetype="application/json")
-        return response(environ, start_response)  # type: ignore[arg-type]
+        return response(environ, start_response)
 
 
 @contextmanager

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_ID = "measurement_series_not_fed_template"
+from tests.support.paths import TEMPLATE_ID
+
+# What the functions append to a device code to name its task (TASK_ID_SUFFIX).
+SUFFIX = "_not_fed"
 
 
 def task_body(

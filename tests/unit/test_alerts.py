@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from deadman import AlertMapper, AlertSettings, MalformedAlertError, parse_alert
-from tests.conftest import captured_alerts
+from tests.support.shared import captured_alerts
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from deadman import (
     check_device_code,
     parse_lifecycle_event,
 )
-from tests.conftest import HttpDelivery, inner_event, wrapped_delivery
+from tests.support.events import HttpDelivery, inner_event, wrapped_delivery
 
 TYPES = EventTypes()
 

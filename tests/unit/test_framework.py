@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import functions_framework
 import pytest
 from cloudevents.http import CloudEvent, from_http
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from deadman import status_for
+from tests.support.apps import create_app
 
 BINARY = {"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t"}
 
@@ -27,7 +27,7 @@ def test_framework_sdk_does_not_percent_decode_header_values() -> None:
     assert event["subject"] == "Ger%C3%A4t"
 
 
-def _probe_source(tmp_path: Path) -> str:
+def _probe_source(tmp_path: Path) -> Path:
     source = tmp_path / "probe.py"
     source.write_text(
         "import functions_framework\n\n"
@@ -35,7 +35,7 @@ def _probe_source(tmp_path: Path) -> str:
         "def probe(event):\n"
         "    return None\n"
     )
-    return str(source)
+    return source
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_framework_request_errors_escape_unwrapped(
     kind: type[Exception],
 ) -> None:
     """Why the status table walks the traceback: these are the sender's fault (400)."""
-    app = functions_framework.create_app("probe", _probe_source(tmp_path))
+    app = create_app("probe", _probe_source(tmp_path))
     caught: list[BaseException] = []
 
     @app.errorhandler(Exception)

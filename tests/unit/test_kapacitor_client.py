@@ -19,7 +19,8 @@ from deadman import (
     UnknownTemplateError,
 )
 from deadman.ops.template import InstallResult, bundled_template, install_template
-from tests.conftest import TEMPLATE_ID, shared_path
+from tests.support.paths import TEMPLATE_ID
+from tests.support.shared import shared_path
 
 
 def exchanges() -> dict[str, dict[str, Any]]:
@@ -59,7 +60,7 @@ CREATE = {"id": "cap-a_not_fed", "template-id": TEMPLATE_ID, "status": "enabled"
 )
 def test_kapacitor_client_captured_errors(note: str, call: str, error: type[Exception]) -> None:
     client = client_for(replaying(note))
-    send = (
+    send: Callable[[], object] = (
         (lambda: client.create_task(CREATE))
         if call == "create"
         else (lambda: client.update_task("cap-a_not_fed", {"status": "enabled"}))

@@ -17,7 +17,7 @@ from deadman import (
     MalformedEventError,
     parse_lifecycle_event,
 )
-from tests.conftest import DELIVERIES, inner_event
+from tests.support.events import DELIVERIES, inner_event
 
 T = datetime(2026, 11, 21, 17, 45, 1, tzinfo=UTC)
 

@@ -1,4 +1,5 @@
-"""Manifest fixtures and Kafka helpers for the KafkaSource stand-in tests."""
+"""KafkaSource and KafkaSink manifests, Debezium records and a producer, for the
+KafkaSource stand-in and the dead-letter tools."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import yaml
 from confluent_kafka import Producer
@@ -16,6 +17,16 @@ Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+class DeliveryOptions(TypedDict, total=False):
+    """The ordering and delivery settings ``kafka_source`` takes."""
+
+    ordering: str
+    retry: int
+    backoff_delay: str
+    backoff_policy: str
+    timeout: str
 
 
 def kafka_source(
@@ -111,8 +122,8 @@ def produce(
     assert producer.flush(10) == 0, "the broker did not acknowledge every record"
 
 
-def inner_event(event_id: str, devices: Sequence[str] = ("dev-1",)) -> dict[str, Any]:
-    """The structured CloudEvent Debezium writes for an outbox row."""
+def outbox_event(event_id: str, devices: Sequence[str] = ("dev-1",)) -> dict[str, Any]:
+    """The structured CloudEvent Debezium writes for an outbox row (an enable)."""
     return {
         "specversion": "1.0",
         "id": event_id,
@@ -127,5 +138,5 @@ def inner_event(event_id: str, devices: Sequence[str] = ("dev-1",)) -> dict[str,
 
 def debezium_record(event_id: str, key: str = "dev-1") -> Record:
     """What Debezium writes by default: structured JSON, no content-type header."""
-    value = json.dumps(inner_event(event_id)).encode()
+    value = json.dumps(outbox_event(event_id)).encode()
     return key.encode(), value, [("id", event_id.encode()), ("Debezium-Table_Name", b"outbox")]

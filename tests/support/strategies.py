@@ -1,4 +1,5 @@
-"""Hypothesis strategies: device codes, lifecycle CloudEvent deliveries, alert POSTs."""
+"""Hypothesis strategies: device codes, lifecycle CloudEvent deliveries, alert POSTs;
+and FUZZ, the settings the fuzz and injection tests run under."""
 
 from __future__ import annotations
 
@@ -7,10 +8,22 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from tests.conftest import captured_alerts
-from tests.reliability.conftest import SUFFIX
+from tests.support.shared import captured_alerts
+from tests.support.tasks import SUFFIX
+
+# Derandomized so a run is reproducible; deadline off because every example goes
+# through the functions-framework app and an emulator over loopback HTTP.
+settings.register_profile(
+    "reliability",
+    max_examples=250,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+FUZZ = settings.get_profile("reliability")
 
 MAX_CODE = 128
 LIFECYCLE_TYPES = ["device-created", "device-enabled", "device-disabled", "device-deleted"]
@@ -192,7 +205,9 @@ def lifecycle_deliveries(draw: st.DrawFn) -> Delivery:
     }
     if mode == "wrapped":
         return Delivery(wrapper, _json_bytes(inner), named)
-    structured = {name[3:]: value for name, value in wrapper.items() if name.startswith("ce-")}
+    structured: dict[str, Any] = {
+        name[3:]: value for name, value in wrapper.items() if name.startswith("ce-")
+    }
     structured.update(datacontenttype="application/json", data=inner)
     headers = {"Content-Type": "application/cloudevents+json", **extra}
     return Delivery(headers, _json_bytes(structured), named)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,7 +22,8 @@ from deadman.ops.dlq import DeadLetter, read_dead_letters
 from deadman_local.kafka_source import CounterSnapshot
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator
 from deadman_local.stack import LocalStack, StackState
-from tests.reliability.conftest import SUFFIX
+from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
+from tests.support.tasks import SUFFIX
 
 BASE = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
 STATE_OF_ACTION = {
@@ -40,6 +41,9 @@ def running_stack(
     tmp_path_factory: pytest.TempPathFactory, name: str, **options: Any
 ) -> Iterator[LocalStack]:
     stack = LocalStack(
+        sources_dir=SOURCES_DIR,
+        sinks_dir=SINKS_DIR,
+        functions_source=FUNCTIONS_SOURCE,
         log_dir=tmp_path_factory.mktemp(name),
         delivery_override={**DELIVERY, **options.pop("delivery_override", {})},
         **options,
@@ -133,15 +137,18 @@ class Loop:
 
     @property
     def emulator(self) -> KapacitorEmulator:
-        return self.stack.emulator  # type: ignore[no-any-return]
+        emulator: KapacitorEmulator = self.stack.emulator
+        return emulator
 
     @property
     def listener(self) -> RunningEmulator:
-        return self.stack.emulator.listener  # type: ignore[no-any-return]
+        listener: RunningEmulator = self.stack.emulator.listener
+        return listener
 
     @property
     def counters(self) -> CounterSnapshot:
-        return self.stack.stand_in.counters  # type: ignore[no-any-return]
+        counters: CounterSnapshot = self.stack.stand_in.counters
+        return counters
 
     def delta(self) -> dict[str, int]:
         now, before = self.counters, self.before
@@ -161,9 +168,10 @@ class Loop:
 
     def wait(self, predicate: Any, timeout: float = 60.0) -> CounterSnapshot:
         before = self.before
-        return self.stack.stand_in.wait_until(  # type: ignore[no-any-return]
+        reached: CounterSnapshot = self.stack.stand_in.wait_until(
             lambda now: predicate(now, before), timeout=timeout
         )
+        return reached
 
     def wait_retries(self, count: int, timeout: float = 30.0) -> None:
         """Wait for ``count`` more retries than when this was called."""
@@ -221,7 +229,7 @@ class Loop:
             and not task.executing
         ]
 
-    def check_outcome(self, rejected: dict[str, Sequence[str]] | None = None) -> None:
+    def check_outcome(self, rejected: Mapping[str, Sequence[str]] | None = None) -> None:
         """Final state follows the newest event; every event applied or dead-lettered
         with its reason; the counts add up."""
         rejected = rejected or {}
