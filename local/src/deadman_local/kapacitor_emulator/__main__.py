@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from ._alerts import HttpPostEndpoint
+from ._alerts import HttpPostEndpoint, KafkaCluster
 from ._app import RequestRecord
 from ._emulator import KapacitorEmulator
 from ._errors import ApiError
@@ -121,6 +121,20 @@ def _parser() -> argparse.ArgumentParser:
         help="basic auth for endpoint NAME",
     )
     parser.add_argument(
+        "--kafka-cluster",
+        action="append",
+        default=[],
+        metavar="ID=BOOTSTRAP_SERVERS",
+        help="a [[kafka]] cluster the Kafka event handler writes alerts to",
+    )
+    parser.add_argument(
+        "--silent-measurement",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a measurement that never receives data: deadman tasks on it fire every interval",
+    )
+    parser.add_argument(
         "--strict-endpoints",
         action="store_true",
         help="tasks posting to an unknown endpoint fail to start",
@@ -154,6 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         service_time=max(args.service_time_ms, 0.0) / 1000,
         concurrency=args.concurrency,
         endpoints=_endpoints(args, parser),
+        kafka_clusters=[
+            KafkaCluster(name, servers)
+            for name, servers in _pairs(args.kafka_cluster, "--kafka-cluster", parser)
+        ],
+        silent_measurements=args.silent_measurement,
         strict_endpoints=args.strict_endpoints,
         version=f"{args.kapacitor_version}-emulator",
         request_log=None if args.quiet else _log_request,

@@ -1,10 +1,18 @@
 """Deadman alert firing: the ``alert.Data`` body Kapacitor POSTs to an
-``[[httppost]]`` endpoint (contract §5), built from the task's running definition.
+``[[httppost]]`` endpoint (contract §5), or writes to Kafka with its Kafka event
+handler (contract §7), built from the task's running definition.
 
 The emulator processes no data, so the caller decides when a device is silent and
 fires CRITICAL, then OK. Everything else follows Kapacitor: body shape and key order,
 the message/id templates of the script, ``duration``/``previousLevel`` tracked per
-alert id, headers, one POST without retry and a 30 s timeout.
+alert id, headers, one POST without retry and a 30 s timeout; for Kafka, a record
+keyed by the alert id, without headers, whose value is the same body plus a
+newline (the captures of a real 1.5.7). Two choices are the emulator's own: it
+waits for the broker's acknowledgement before ``fire`` returns (Kapacitor writes
+asynchronously and only counts failures), and it lets librdkafka's partitioner
+spread the keys (Kapacitor hashes the alert id itself: one id, one partition,
+either way). Kapacitor 1.5.0 ignores ``.kafkaTopic()`` and crashes on the first
+alert; an emulator answering as 1.5.0 does the same (``on_crash``).
 """
 
 from __future__ import annotations
@@ -12,8 +20,9 @@ from __future__ import annotations
 import base64
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 
@@ -23,8 +32,9 @@ from ._gotemplate import GoDuration, GoTime, html_escape, render
 from ._model import ENABLED, Task
 from ._tickeval import evaluate_task
 from ._tickparse import parse_program
+from ._versions import api_version
 
-__all__ = ["LEVELS", "AlertFirer", "AlertResult", "HttpPostEndpoint"]
+__all__ = ["LEVELS", "AlertFirer", "AlertResult", "HttpPostEndpoint", "KafkaCluster"]
 
 LEVELS = ("OK", "INFO", "WARNING", "CRITICAL")
 
@@ -40,6 +50,14 @@ class HttpPostEndpoint:
 
 
 @dataclass(frozen=True)
+class KafkaCluster:
+    """One ``[[kafka]]`` section: ``id`` and the brokers (``bootstrap.servers``)."""
+
+    id: str
+    bootstrap_servers: str
+
+
+@dataclass(frozen=True)
 class AlertResult:
     """What happened to one fired alert. ``status`` is the receiver's HTTP status;
     ``error`` explains a refusal (task missing/disabled, no endpoint) or a transport
@@ -52,9 +70,12 @@ class AlertResult:
     status: int | None = None
     error: str | None = None
     body: Mapping[str, JSONValue] | None = None
+    topic: str | None = None  # the Kafka handler's topic, once the broker acknowledged
 
     @property
     def ok(self) -> bool:
+        if self.topic is not None:
+            return self.error is None
         return self.status is not None and 200 <= self.status < 300
 
     def to_json(self) -> dict[str, JSONValue]:
@@ -67,6 +88,7 @@ class AlertResult:
             "error": self.error,
             "ok": self.ok,
             "body": self.body,
+            "topic": self.topic,
         }
 
 
@@ -82,9 +104,17 @@ class AlertFirer:
         endpoints: Iterable[HttpPostEndpoint] = (),
         timeout: float = 30.0,
         hostname: str = "localhost",
+        *,
+        kafka_clusters: Iterable[KafkaCluster] = (),
+        version: str = "",
+        on_crash: Callable[[str], None] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._endpoints = {endpoint.name: endpoint for endpoint in endpoints}
+        self._clusters = {cluster.id: cluster for cluster in kafka_clusters}
+        self._producers: dict[str, Any] = {}
+        self._version = version
+        self._on_crash = on_crash
         self._episodes: dict[tuple[str, str], _Episode] = {}
         self._delivery_locks: dict[str, threading.Lock] = {}
         self.timeout = timeout
@@ -129,13 +159,17 @@ class AlertFirer:
             self._episodes[key] = _Episode(level, start)
             return episode.level, now - start
 
-    def build(
-        self, task: Task, level: str, time_ns: int, emitted: float, tags: Mapping[str, str]
-    ) -> tuple[AlertSpec, dict[str, JSONValue]]:
+    def spec_of(self, task: Task) -> AlertSpec:
+        """The alert as the task runs it (the definition it was started with)."""
         script = task.running_script or task.script
         program = parse_program(script)
         variables = task.running_vars if task.running_script is not None else task.vars
-        spec = alert_spec(program, evaluate_task(program, variables))
+        return alert_spec(program, evaluate_task(program, variables))
+
+    def build(
+        self, task: Task, level: str, time_ns: int, emitted: float, tags: Mapping[str, str]
+    ) -> tuple[AlertSpec, dict[str, JSONValue]]:
+        spec = self.spec_of(task)
         group = ",".join(f"{k}={tags[k]}" for k in sorted(tags)) or "nil"
         tag_map: dict[str, JSONValue] | None = {k: tags[k] for k in sorted(tags)} or None
         info: dict[str, object] = {
@@ -216,7 +250,58 @@ class AlertFirer:
         # are delivered in order, a slow receiver delays the next one.
         with delivery:
             spec, body = self.build(task, level, time_ns, emitted, tags or {})
+            if spec.has_kafka:
+                return self._produce(task, level, spec, body)
             return self._post(task, level, spec, body)
+
+    def close(self) -> None:
+        with self._lock:
+            producers, self._producers = self._producers, {}
+        for producer in producers.values():
+            producer.flush(5)
+
+    def _produce(
+        self, task: Task, level: str, spec: AlertSpec, body: dict[str, JSONValue]
+    ) -> AlertResult:
+        alert_id = str(body["id"])
+        topic = spec.kafka_topic or ""
+        if api_version(self._version).ignores_kafka_topic:
+            message = (
+                "cannot create a kafka writer with an empty topic (Kapacitor 1.5.0 ignores"
+                " .kafkaTopic() and stops here; fixed in 1.5.1)"
+            )
+            if self._on_crash is not None:
+                self._on_crash(message)
+            return AlertResult(task.id, level, alert_id, body=body, error=message)
+        cluster = self._clusters.get(spec.kafka_cluster or "")
+        if cluster is None or not topic:
+            missing = f"no [[kafka]] cluster {spec.kafka_cluster!r}" if cluster is None else ""
+            error = missing or "the task's .kafka() handler names no topic"
+            return AlertResult(task.id, level, alert_id, body=body, error=error)
+        payload = marshal(body, indent=False) + b"\n"
+        outcome: list[Any] = []
+        producer = self._producer(cluster)
+        producer.produce(
+            topic,
+            key=alert_id.encode(),
+            value=payload,
+            on_delivery=lambda error, _message: outcome.append(error),
+        )
+        producer.flush(self.timeout)
+        if not outcome or outcome[0] is not None:
+            reason = outcome[0] if outcome else "no acknowledgement in time"
+            return AlertResult(task.id, level, alert_id, body=body, error=f"kafka: {reason}")
+        return AlertResult(task.id, level, alert_id, body=body, topic=topic)
+
+    def _producer(self, cluster: KafkaCluster) -> Any:
+        with self._lock:
+            producer = self._producers.get(cluster.id)
+            if producer is None:
+                from confluent_kafka import Producer
+
+                producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all"})
+                self._producers[cluster.id] = producer
+            return producer
 
     def _post(
         self, task: Task, level: str, spec: AlertSpec, body: dict[str, JSONValue]

@@ -1,5 +1,6 @@
 """What a task's script says about its alert: id/message/details templates, the
-``.post()`` target and the deadman interval, read from the evaluated script.
+``.post()`` target or the ``.kafka()`` cluster and topic, and the deadman
+interval, read from the evaluated script.
 
 One alert node per task is assumed (a deadman task has exactly one); for each
 property the first occurrence in the script wins.
@@ -18,6 +19,8 @@ from ._tickparse import Program
 __all__ = ["AlertSpec", "alert_spec", "start_problem"]
 
 _DEFAULT_INTERVAL_NS = 10_000_000_000  # [deadman] interval default
+# Alert node properties read as text: the first occurrence of each wins.
+_TEXT_PROPERTIES = ("id", "message", "details", "endpoint", "cluster", "kafkaTopic")
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,10 @@ class AlertSpec:
     headers: tuple[tuple[str, str], ...]
     has_post: bool
     has_deadman: bool
+    has_kafka: bool
+    state_changes_only: bool
+    kafka_cluster: str | None
+    kafka_topic: str | None
     recoverable: bool
     interval_ns: int
     parent_node: str
@@ -46,7 +53,7 @@ def _text(value: object) -> str | None:
 def alert_spec(program: Program, env: Env) -> AlertSpec:
     props: dict[str, str | None] = {}
     headers: list[tuple[str, str]] = []
-    has_post = has_deadman = False
+    has_post = has_deadman = has_kafka = changes_only = False
     recoverable = True
     interval = _DEFAULT_INTERVAL_NS
     for link in chains(program):
@@ -65,7 +72,11 @@ def alert_spec(program: Program, env: Env) -> AlertSpec:
                 headers.append((key, value))
         elif link.op == "." and link.name == "noRecoveries":
             recoverable = False
-        elif link.op == "." and link.name in ("id", "message", "details", "endpoint"):
+        elif link.op == "." and link.name == "kafka":
+            has_kafka = True
+        elif link.op == "." and link.name == "stateChangesOnly":
+            changes_only = True
+        elif link.op == "." and link.name in _TEXT_PROPERTIES:
             props.setdefault(link.name, _text(args[0]) if args else None)
     graph = build_graph(program)
     parent = next(
@@ -85,6 +96,10 @@ def alert_spec(program: Program, env: Env) -> AlertSpec:
         headers=tuple(headers),
         has_post=has_post,
         has_deadman=has_deadman,
+        has_kafka=has_kafka,
+        state_changes_only=changes_only,
+        kafka_cluster=props.get("cluster"),
+        kafka_topic=props.get("kafkaTopic"),
         recoverable=recoverable,
         interval_ns=interval,
         parent_node=parent,

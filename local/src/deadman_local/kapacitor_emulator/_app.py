@@ -52,6 +52,8 @@ class RequestRecord:
     status: int
     duration_ms: float
     remote_addr: str | None
+    # The W3C trace context the caller sent, if any.
+    traceparent: str | None = None
 
 
 def _options(emu: KapacitorEmulator, request: Request) -> Response:
@@ -131,6 +133,7 @@ def handle_wsgi(
                 status=response.status_code,
                 duration_ms=round((time.monotonic() - started) * 1000, 3),
                 remote_addr=request.remote_addr,
+                traceparent=request.headers.get("traceparent"),
             )
         )
     return response(environ, start_response)

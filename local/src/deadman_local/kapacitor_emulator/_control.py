@@ -143,9 +143,9 @@ def _fire(emu: KapacitorEmulator, request: Request) -> Response:
         _number(data, "emitted", 0.0) or 0.0,
         {str(k): str(v) for k, v in tags.items()},
     )
-    # 200: posted (see "status" for the receiver's answer); 409: the task or its
-    # endpoint cannot alert; 502: the POST itself failed.
-    if result.status is not None:
+    # 200: posted (see "status" for the receiver's answer) or written to Kafka
+    # ("topic"); 409: the task or its endpoint cannot alert; 502: the delivery failed.
+    if result.status is not None or result.topic is not None:
         code = 200
     elif result.body is None or result.url is None:
         code = 409

@@ -9,13 +9,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ._alerts import AlertFirer, AlertResult, HttpPostEndpoint
+from ._alerts import AlertFirer, AlertResult, HttpPostEndpoint, KafkaCluster
 from ._api import ApiContext
 from ._app import RequestRecord, handle_wsgi
 from ._auth import AuthConfig
 from ._faults import CapacityGate, Fault, FaultInjector
 from ._model import Task, Template
 from ._request import TemplateRequest
+from ._scheduler import SilentScheduler
 from ._store import Runtime, Store
 from ._templates import create_template
 
@@ -29,9 +30,12 @@ _TASK_API = r"^/kapacitor/v1(preview)?/(tasks|templates)(/|$)"
 
 
 class ListenerControl(Protocol):
-    """What ``serve()`` lends the emulator so ``POST /emulator/refuse`` can work."""
+    """What ``serve()`` lends the emulator: ``POST /emulator/refuse``, and a 1.5.0
+    that crashes on a Kafka alert, stop the listener."""
 
     def refuse_for(self, seconds: float) -> None: ...
+
+    def stop_listening(self) -> None: ...
 
 
 class KapacitorEmulator:
@@ -40,7 +44,10 @@ class KapacitorEmulator:
     It is a WSGI application. ``username``/``password`` turn on basic auth (and
     ``?u=&p=``), ``bearer_token`` accepts one static bearer token. ``service_time``
     and ``concurrency`` set the capacity model. ``endpoints`` are the
-    ``[[httppost]]`` targets alerts are posted to; with ``strict_endpoints`` a task
+    ``[[httppost]]`` targets alerts are posted to, ``kafka_clusters`` the
+    ``[[kafka]]`` sections its Kafka event handler writes to. Tasks whose
+    ``measurement`` var is in ``silent_measurements`` fire on their own, every
+    deadman interval, while served (``_scheduler``); with ``strict_endpoints`` a task
     whose ``.post().endpoint()`` names no configured endpoint fails to start, as in
     Kapacitor (500, stored enabled, not executing). ``version`` is reported in
     ``X-Kapacitor-Version`` and chooses where 1.5, 1.6 and 1.7 answer differently
@@ -56,6 +63,8 @@ class KapacitorEmulator:
         service_time: float = 0.0,
         concurrency: int | None = None,
         endpoints: Iterable[HttpPostEndpoint] = (),
+        kafka_clusters: Iterable[KafkaCluster] = (),
+        silent_measurements: Iterable[str] = (),
         strict_endpoints: bool = False,
         version: str = DEFAULT_VERSION,
         request_log: Callable[[RequestRecord], None] | None = None,
@@ -65,20 +74,37 @@ class KapacitorEmulator:
         self.store = Store()
         self.faults = FaultInjector()
         self.capacity = CapacityGate(service_time, concurrency)
-        self.alerts = AlertFirer(endpoints)
+        self.alerts = AlertFirer(
+            endpoints, kafka_clusters=kafka_clusters, version=version, on_crash=self._crash
+        )
         self.strict_endpoints = strict_endpoints
         self.request_log = request_log
         self.listener: ListenerControl | None = None
+        self.crashed: str | None = None
         self._initial_capacity = (service_time, concurrency)
         self._calls: Counter[tuple[str, str]] = Counter()
         self._calls_lock = threading.Lock()
         self.runtime = Runtime(start_error=self._start_error, forget=self.alerts.forget)
+        self.scheduler = SilentScheduler(
+            frozenset(silent_measurements), self._stored_tasks, self.alerts
+        )
         self.api = ApiContext(
             self.store,
             self.runtime,
             version,
             {k: str(v) for k, v in self.alerts.server_info.items()},
         )
+
+    def _stored_tasks(self) -> list[Task]:
+        # Frozen objects, read only: no copy (the scheduler looks ten times a second).
+        with self.store.lock:
+            return list(self.store.tasks.values())
+
+    def _crash(self, reason: str) -> None:
+        """What a real Kapacitor does on a panic: stop answering."""
+        self.crashed = reason
+        if self.listener is not None:
+            self.listener.stop_listening()
 
     def _start_error(self, task: Task) -> str | None:
         return self.alerts.start_problem(task) if self.strict_endpoints else None

@@ -193,6 +193,7 @@ class RunningEmulator:
         self.port = port
         self._start()
         emulator.listener = self
+        emulator.scheduler.start()
 
     @property
     def url(self) -> str:
@@ -255,7 +256,9 @@ class RunningEmulator:
                 self._timer = None
         # Let calls held by hang faults end, or their threads would outlive the server.
         self.emulator.faults.clear()
+        self.emulator.scheduler.stop()
         self.stop_listening()
+        self.emulator.alerts.close()
         if self.emulator.listener is self:
             self.emulator.listener = None
 

@@ -6,7 +6,10 @@ The emulator answers as the version it reports in ``X-Kapacitor-Version`` (defau
 * error bodies: ``{"error": m}`` up to 1.5; ``message`` (same text) added in 1.6;
 * task lists: ``template-id`` is a list field from 1.7.0 only; 1.5 and 1.6 answer
   400 ``unsupported field "template-id"`` when asked for it and a task matches,
-  and never include it in a list.
+  and never include it in a list;
+* the Kafka event handler: 1.5.0 ignores ``.kafkaTopic()`` and crashes the
+  server on the first alert (``cannot create a kafka writer with an empty
+  topic``), fixed in 1.5.1.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class ApiVersion:
     @property
     def lists_template_id(self) -> bool:
         return (self.major, self.minor) >= (1, 7)
+
+    @property
+    def ignores_kafka_topic(self) -> bool:
+        return (self.major, self.minor, self.patch) == (1, 5, 0)
 
 
 @lru_cache(maxsize=16)
