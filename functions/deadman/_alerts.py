@@ -54,11 +54,17 @@ def parse_alert(body: bytes | str | dict[str, Any]) -> KapacitorAlert:
 
 @dataclass(frozen=True)
 class AlertMapper:
-    """Turns an alert into the CloudEvent downstream consumers read, or None."""
+    """Turns an alert into the CloudEvent downstream consumers read, or None.
+
+    The heartbeat task's alerts (``heartbeat_id``) become ``heartbeat_type`` events
+    whatever their level, never historicization events.
+    """
 
     source: str
     types: dict[str, str]
     suffix: str
+    heartbeat_id: str = ""
+    heartbeat_type: str = ""
 
     @classmethod
     def from_settings(cls, settings: AlertSettings) -> AlertMapper:
@@ -72,7 +78,12 @@ class AlertMapper:
             source=settings.alert_event_source,
             types={level: kind for level, kind in types.items() if kind},
             suffix=settings.task_id_suffix,
+            heartbeat_id=settings.heartbeat_task_id,
+            heartbeat_type=settings.alert_type_heartbeat,
         )
+
+    def is_heartbeat(self, alert: KapacitorAlert) -> bool:
+        return bool(self.heartbeat_id) and alert.id == self.heartbeat_id
 
     def device_code(self, alert: KapacitorAlert) -> str:
         # The template's alert id is the task id: the device code plus the suffix.
@@ -81,20 +92,13 @@ class AlertMapper:
         return alert.id
 
     def to_event(self, alert: KapacitorAlert) -> CloudEvent | None:
+        if self.is_heartbeat(alert):
+            return self._heartbeat_event(alert)
         event_type = self.types.get(alert.level)
         if event_type is None:
             return None
         device = self.device_code(alert)
-        time = alert.time.astimezone(UTC) if alert.time.tzinfo else alert.time.replace(tzinfo=UTC)
-        attributes = {
-            "id": alert_event_id(alert),
-            "source": self.source,
-            "type": event_type,
-            "subject": device,
-            "time": time.isoformat().replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "partitionkey": device,
-        }
+        attributes = self._attributes(alert, event_type, device)
         data = {
             "deviceCode": device,
             "taskId": alert.id,
@@ -106,6 +110,30 @@ class AlertMapper:
             "time": attributes["time"],
         }
         return CloudEvent(attributes, data)
+
+    def _heartbeat_event(self, alert: KapacitorAlert) -> CloudEvent:
+        attributes = self._attributes(alert, self.heartbeat_type, alert.id)
+        data = {
+            "taskId": alert.id,
+            "level": alert.level,
+            "duration": alert.duration,
+            "message": alert.message,
+            "time": attributes["time"],
+        }
+        return CloudEvent(attributes, data)
+
+    def _attributes(self, alert: KapacitorAlert, event_type: str, subject: str) -> dict[str, str]:
+        time = alert.time.astimezone(UTC) if alert.time.tzinfo else alert.time.replace(tzinfo=UTC)
+        return {
+            "id": alert_event_id(alert),
+            "source": self.source,
+            "type": event_type,
+            "subject": subject,
+            "time": time.isoformat().replace("+00:00", "Z"),
+            "datacontenttype": "application/json",
+            # The record key on Kafka: one device's (or the heartbeat's) events in order.
+            "partitionkey": subject,
+        }
 
 
 def alert_event_id(alert: KapacitorAlert) -> str:

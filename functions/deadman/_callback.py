@@ -2,16 +2,21 @@
 
 Kapacitor POSTs plain JSON through its ``[[httppost]]`` endpoint and never retries.
 The same alert JSON may also arrive as a CloudEvent's data, when a KafkaSource
-reads the topic of Kapacitor's Kafka handler; both feed one mapping.
+reads the topic of Kapacitor's Kafka handler; both feed one mapping. The
+heartbeat task's alerts become ``deadman-heartbeat`` events; once the sink has
+one, ``HEARTBEAT_PING_URL`` (a dead-man's-switch service) is pinged, and a failed
+ping is logged, never the alert's failure.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import time
 from typing import Any, Self
 
-from cloudevents.http import from_http
+import httpx
+from cloudevents.http import CloudEvent, from_http
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
@@ -21,10 +26,13 @@ from ._exceptions import MalformedAlertError, SinkError, UnauthorizedError
 from ._framework import read_limited_body
 from ._logging import get_logger
 from ._sinks import AlertSink, sink_from_settings
+from ._telemetry import ALERTS, SINK_DURATION, telemetry
 
 __all__ = ["AlertCallback"]
 
 _log = get_logger("alerts")
+# A ping that does not answer quickly must not hold the answer to Kapacitor.
+_PING_TIMEOUT_SECONDS = 3.0
 
 
 class AlertCallback:
@@ -34,9 +42,12 @@ class AlertCallback:
         self.sink = sink or sink_from_settings(settings)
         token = settings.alert_callback_token
         self._token = None if token is None else token.get_secret_value().encode()
+        self._pinger: httpx.Client | None = None
 
     def close(self) -> None:
         self.sink.close()
+        if self._pinger is not None:
+            self._pinger.close()
 
     def __enter__(self) -> Self:
         return self
@@ -45,6 +56,12 @@ class AlertCallback:
         self.close()
 
     def handle(self, request: Request) -> Response:
+        """One server span per delivery, continuing the caller's ``traceparent``."""
+        traceparent = request.headers.get("traceparent") or request.headers.get("ce-traceparent")
+        with telemetry().server_span("alert", traceparent, {"deadman.function": "alert_callback"}):
+            return self._handle(request)
+
+    def _handle(self, request: Request) -> Response:
         self._authorize(request)
         if request.method != "POST":
             raise MalformedAlertError("alerts must be POSTed")
@@ -57,14 +74,19 @@ class AlertCallback:
             "previous_level": alert.previousLevel,
             "alert_time": alert.time.isoformat(),
         }
+        level = {
+            "deadman.alert.level": alert.level,
+            "deadman.alert.kind": "heartbeat" if self.mapper.is_heartbeat(alert) else "device",
+        }
         if event is None:
             _log.info(
                 "alert level not published", extra={"fields": {**fields, "outcome": "ignored"}}
             )
+            telemetry().add(ALERTS, 1, {**level, "deadman.outcome": "ignored"})
             return _json_response({"status": "ignored", "level": alert.level}, 200)
         fields |= {"ce_id": event["id"], "ce_type": event["type"]}
         try:
-            self.sink.send(event)
+            self._send(event)
         except SinkError:
             # The alert exists nowhere else: Kapacitor has dropped it already.
             _log.error(
@@ -72,8 +94,12 @@ class AlertCallback:
                 extra={"fields": {**fields, "outcome": "failed"}},
                 exc_info=True,
             )
+            telemetry().add(ALERTS, 1, {**level, "deadman.outcome": "failed"})
             raise
         _log.info("alert published", extra={"fields": {**fields, "outcome": "published"}})
+        telemetry().add(ALERTS, 1, {**level, "deadman.outcome": "published"})
+        if self.mapper.is_heartbeat(alert) and self.settings.heartbeat_ping_url:
+            self._ping(self.settings.heartbeat_ping_url, fields)
         return _json_response(
             {
                 "status": "published",
@@ -83,6 +109,32 @@ class AlertCallback:
             },
             200,
         )
+
+    def _send(self, event: CloudEvent) -> None:
+        """Hand the event to the sink in a client span; the event carries that span's
+        trace context (CloudEvents Distributed Tracing) so consumers continue it."""
+        attributes = {"deadman.sink": self.sink.kind}
+        started = time.monotonic()
+        with telemetry().client_span(f"send {self.sink.kind}", attributes) as context:
+            for name, value in context.items():
+                event[name] = value
+            try:
+                self.sink.send(event)
+            finally:
+                telemetry().record(SINK_DURATION, time.monotonic() - started, attributes)
+
+    def _ping(self, url: str, fields: dict[str, Any]) -> None:
+        """Tell the dead-man's-switch service the heartbeat went through."""
+        if self._pinger is None:
+            self._pinger = httpx.Client(timeout=_PING_TIMEOUT_SECONDS)
+        try:
+            response = self._pinger.get(url)
+            response.raise_for_status()
+        except httpx.HTTPError as error:
+            _log.warning(
+                "heartbeat ping failed; the heartbeat itself was published",
+                extra={"fields": {**fields, "error": f"{type(error).__name__}: {error}"}},
+            )
 
     def _authorize(self, request: Request) -> None:
         if self._token is None:

@@ -17,9 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ._exceptions import ConfigurationError
 
 __all__ = [
+    "DEFAULT_EVENTS_TOPIC",
     "DEFAULT_TOPIC_PREFIX",
     "AlertSettings",
     "AuditSettings",
+    "HeartbeatCheckSettings",
+    "HeartbeatSettings",
+    "InstallerSettings",
     "KafkaSettings",
     "KapacitorSettings",
     "LifecycleSettings",
@@ -41,7 +45,11 @@ _NANOS = {
 }
 # Debezium's outbox EventRouter routes each event type to <prefix><type>.
 DEFAULT_TOPIC_PREFIX = "kapacitor-alerts-connector."
+# Where the callback publishes alert and heartbeat events (a KafkaSink's topic).
+DEFAULT_EVENTS_TOPIC = "kapacitor-alerts-connector.events"
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
+# Kapacitor's task id rule (Unicode letters, digits, '-', '.', '_').
+_TASK_ID = r"^[-.\w]+$"
 _EXTRA_VAR_TYPES = {"string", "int", "float", "bool", "duration"}
 _RESERVED_VARS = {"name", "measurement", "db", "rp"}
 
@@ -68,8 +76,29 @@ class _Base(BaseSettings):
     )
 
 
-class KapacitorSettings(_Base):
-    """How to reach Kapacitor and which template the deadman tasks come from."""
+class HeartbeatSettings(_Base):
+    """The heartbeat task: made by the installer, recognised by the callback, the
+    lifecycle functions and the audit, watched by ``deadmanctl heartbeat check``."""
+
+    heartbeat_task_id: str = Field(default="deadman_heartbeat", pattern=_TASK_ID)
+    heartbeat_period: str = "1m"
+    alert_type_heartbeat: str = "deadman-heartbeat"
+
+    @field_validator("heartbeat_period")
+    @classmethod
+    def _period_is_a_duration(cls, value: str) -> str:
+        if influxql_duration_ns(value) < 1_000_000_000:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @property
+    def heartbeat_period_seconds(self) -> float:
+        return influxql_duration_ns(self.heartbeat_period) / 1e9
+
+
+class KapacitorSettings(HeartbeatSettings):
+    """How to reach Kapacitor, which template the deadman tasks come from and how
+    their alerts leave Kapacitor (installer and lifecycle functions alike)."""
 
     kapacitor_url: str = "http://127.0.0.1:9092"
     kapacitor_username: str | None = None
@@ -80,6 +109,14 @@ class KapacitorSettings(_Base):
     kapacitor_template_id: str = "measurement_series_not_fed_template"
     kapacitor_template_file: str | None = None
     bulk_concurrency: int = Field(default=8, ge=1, le=128)
+    # httppost: Kapacitor POSTs each alert once to its [[httppost]] endpoint.
+    # kafka: its Kafka event handler writes each alert to KAPACITOR_ALERTS_TOPIC on
+    # the [[kafka]] cluster KAPACITOR_KAFKA_CLUSTER (Kapacitor 1.5.1 or later).
+    alert_delivery: Literal["httppost", "kafka"] = "httppost"
+    kapacitor_kafka_cluster: str = Field(default="default", pattern=r"^[A-Za-z0-9._-]+$")
+    kapacitor_alerts_topic: str = Field(
+        default="kapacitor-alerts-connector.kapacitor-alerts", pattern=_TOPIC_NAME.pattern
+    )
 
     @field_validator("kapacitor_url")
     @classmethod
@@ -97,6 +134,23 @@ class KapacitorSettings(_Base):
             raise ValueError("set KAPACITOR_TOKEN or KAPACITOR_USERNAME/PASSWORD, not both")
         if (self.kapacitor_username is None) != (self.kapacitor_password is None):
             raise ValueError("KAPACITOR_USERNAME and KAPACITOR_PASSWORD go together")
+        return self
+
+
+class InstallerSettings(KapacitorSettings):
+    """Settings of ``deadmanctl install-template``: the template and the heartbeat task."""
+
+    heartbeat_enabled: bool = True
+    # The heartbeat queries a measurement of this database that never gets data.
+    kapacitor_db: str | None = None
+    kapacitor_rp: str = Field(default="autogen", min_length=1)
+
+    @model_validator(mode="after")
+    def _heartbeat_has_a_database(self) -> Self:
+        if self.heartbeat_enabled and not self.kapacitor_db:
+            raise ValueError(
+                "the heartbeat task queries KAPACITOR_DB: set it, or HEARTBEAT_ENABLED=false"
+            )
         return self
 
 
@@ -185,12 +239,12 @@ class AuditSettings(LifecycleSettings, KafkaSettings):
         return [DEFAULT_TOPIC_PREFIX + event_type for event_type in types]
 
 
-class AlertSettings(_Base):
+class AlertSettings(HeartbeatSettings):
     """Settings of the alert callback function."""
 
     k_sink: str | None = None
     kafka_bootstrap_servers: str | None = None
-    alerts_topic: str = "kapacitor-alerts-connector.events"
+    alerts_topic: str = DEFAULT_EVENTS_TOPIC
     # librdkafka properties for the Kafka emitter (security.protocol, sasl.*), as JSON.
     kafka_producer_config: dict[str, str] = Field(default_factory=dict)
     alert_callback_token: SecretStr | None = None
@@ -202,6 +256,9 @@ class AlertSettings(_Base):
     task_id_suffix: str = "_not_fed"
     sink_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
     alert_max_body_bytes: int = Field(default=65_536, ge=1_024)
+    # A dead-man's-switch service (healthchecks.io style) pinged after each
+    # heartbeat reached the sink.
+    heartbeat_ping_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
 
     @model_validator(mode="after")
     def _has_a_sink(self) -> Self:
@@ -211,6 +268,12 @@ class AlertSettings(_Base):
                 " cluster) or KAFKA_BOOTSTRAP_SERVERS (local run)"
             )
         return self
+
+
+class HeartbeatCheckSettings(KafkaSettings, HeartbeatSettings):
+    """Settings of ``deadmanctl heartbeat check``: where the callback publishes."""
+
+    alerts_topic: str = Field(default=DEFAULT_EVENTS_TOPIC, pattern=_TOPIC_NAME.pattern)
 
 
 _SettingsT = TypeVar("_SettingsT", bound=_Base)

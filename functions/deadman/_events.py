@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,6 +101,8 @@ class LifecycleEvent:
     devices: tuple[str, ...]
     delivery: Delivery
     position: BinlogPosition | None = None
+    # The CloudEvents Distributed Tracing extension of the inner event, if any.
+    traceparent: str | None = None
 
     @property
     def stamp(self) -> EventStamp:
@@ -118,7 +120,9 @@ class LifecycleEvent:
         return fields
 
 
-def check_device_code(code: str, max_length: int, suffix: str) -> str:
+def check_device_code(
+    code: str, max_length: int, suffix: str, reserved: Collection[str] = ()
+) -> str:
     """Return ``code`` if it can be a task id and an InfluxQL identifier, else raise.
 
     Kapacitor accepts task ids matching ``^[-._\\p{L}0-9]+$`` (Unicode letters,
@@ -141,6 +145,8 @@ def check_device_code(code: str, max_length: int, suffix: str) -> str:
             )
     if set(code + suffix) == {"."}:
         raise InvalidDeviceCodeError(code, "a code made only of dots is not a usable task id")
+    if code + suffix in reserved:
+        raise InvalidDeviceCodeError(code, f"task id {code + suffix} is the heartbeat task's")
     return code
 
 
@@ -205,6 +211,7 @@ def parse_lifecycle_event(
         devices=devices,
         delivery=delivery,
         position=BinlogPosition.from_extensions(inner_attributes),
+        traceparent=_optional_str(inner_attributes.get("traceparent")),
     )
 
 

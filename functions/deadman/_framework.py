@@ -27,7 +27,12 @@ from werkzeug.wrappers import Request
 
 from .binding import decode_header_value
 
-__all__ = ["delivered_attributes", "raised_reading_a_cloudevent", "read_limited_body"]
+__all__ = [
+    "delivered_attributes",
+    "incoming_traceparent",
+    "raised_reading_a_cloudevent",
+    "read_limited_body",
+]
 
 
 def delivered_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,6 +48,13 @@ def delivered_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
             for name, value in found.items()
         }
     return found
+
+
+def incoming_traceparent() -> str | None:
+    """The W3C ``traceparent`` header the caller (Knative's data plane) sent, if any."""
+    if not has_request_context():
+        return None
+    return request.headers.get("traceparent") or None
 
 
 def _time_was_sent() -> bool:

@@ -34,6 +34,7 @@ from ._exceptions import (
     UnknownTemplateError,
 )
 from ._logging import get_logger
+from ._telemetry import KAPACITOR_DURATION, telemetry
 from ._transport import DeadlineTransport
 
 __all__ = ["WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"]
@@ -63,6 +64,7 @@ class Task:
     vars: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     executing: bool = False
     error: str = ""
+    script: str = ""
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Task:
@@ -73,6 +75,7 @@ class Task:
             vars=dict(body.get("vars") or {}),
             executing=bool(body.get("executing", False)),
             error=str(body.get("error") or ""),
+            script=str(body.get("script") or ""),
         )
 
     def var_value(self, name: str) -> Any:
@@ -243,23 +246,35 @@ class KapacitorClient:
         extensions: dict[str, Any] = self._extensions
         if deadline is not None:
             extensions = {**extensions, "deadline": deadline}
-        try:
-            request = httpx.Request(
-                method, url, headers=self._headers, json=json, extensions=extensions
-            )
-            response = self._transport.handle_request(request)
+        route = _route(path)
+        attributes: dict[str, Any] = {"http.request.method": method, "http.route": route}
+        started = time.monotonic()
+        with telemetry().client_span(f"{method} {route}", attributes) as trace_headers:
+            headers = self._headers
+            if trace_headers:
+                # The W3C trace context travels to Kapacitor (and any proxy before it).
+                headers = httpx.Headers({**self._headers, **trace_headers})
             try:
-                response.read()
-            finally:
-                response.close()
-        except httpx.TransportError as error:
-            if isinstance(error, httpx.TimeoutException) and path != "/ping":
-                self._check_wedged(method, path)
-            raise KapacitorUnavailableError(
-                f"Kapacitor did not answer {method} {path}: {type(error).__name__}: {error}",
-                method=method,
-                path=path,
-            ) from error
+                request = httpx.Request(
+                    method, url, headers=headers, json=json, extensions=extensions
+                )
+                response = self._transport.handle_request(request)
+                try:
+                    response.read()
+                finally:
+                    response.close()
+            except httpx.TransportError as error:
+                attributes["error.type"] = type(error).__name__
+                telemetry().record(KAPACITOR_DURATION, time.monotonic() - started, attributes)
+                if isinstance(error, httpx.TimeoutException) and path != "/ping":
+                    self._check_wedged(method, path)
+                raise KapacitorUnavailableError(
+                    f"Kapacitor did not answer {method} {path}: {type(error).__name__}: {error}",
+                    method=method,
+                    path=path,
+                ) from error
+        attributes["http.response.status_code"] = response.status_code
+        telemetry().record(KAPACITOR_DURATION, time.monotonic() - started, attributes)
         if response.is_success or (missing_ok and response.status_code == 404):
             return response
         raise _error_for(method, path, response)
@@ -317,6 +332,14 @@ def _basic_auth(username: str, password: str) -> str:
     """The ``Authorization`` value of HTTP basic auth (what ``httpx.BasicAuth`` sends)."""
     credentials = f"{username}:{password}".encode()
     return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+
+def _route(path: str) -> str:
+    """The path with its id templated, as a low-cardinality metric attribute."""
+    for collection in ("/tasks/", "/templates/"):
+        if path.startswith(collection):
+            return collection + "{id}"
+    return path
 
 
 def _task_path(task_id: str) -> str:

@@ -74,12 +74,14 @@ class TaskRules:
     create_status: str
     extra_vars: Mapping[str, Mapping[str, Any]]
     max_code_length: int
+    # Task ids no device may take (the heartbeat task's).
+    reserved: frozenset[str] = frozenset()
 
     def apply(self, device: str, action: Action, stamp: EventStamp, event_id: str) -> DeviceOutcome:
         """Apply ``action``; permanent and transient errors come back as FAILED."""
         task_id = device + self.suffix
         try:
-            check_device_code(device, self.max_code_length, self.suffix)
+            check_device_code(device, self.max_code_length, self.suffix, self.reserved)
             step = _STEPS[action]
             result, detail = step(self, task_id, device, action, stamp, event_id)
         except DeadmanError as error:

@@ -2,27 +2,34 @@
 
 functions-framework imports ``main.py`` in gunicorn's master and forks workers
 afterwards, so settings are validated at import (a bad configuration stops the
-container with a readable message) while sockets, pools and Kafka producers are
-only made in the worker that uses them.
+container with a readable message) while sockets, pools, Kafka producers and
+telemetry exporters are only made in the worker that uses them. Each target
+imports only what it runs: a lifecycle function no Kafka client and no alert
+mapping, the callback no Kapacitor client.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from cloudevents.http import CloudEvent
 from werkzeug.wrappers import Response
 
-from ._callback import AlertCallback
 from ._config import AlertSettings, LifecycleSettings, load_settings
-from ._events import Action
-from ._exceptions import DeadmanError
-from ._framework import delivered_attributes
+from ._exceptions import DeadmanError, SinkError
+from ._framework import delivered_attributes, incoming_traceparent
 from ._logging import configure_logging, get_logger
-from ._service import LifecycleService
 from ._statuses import error_response, status_for
+from ._telemetry import ALERTS, LIFECYCLE_EVENTS, shutdown_telemetry, telemetry
+
+if TYPE_CHECKING:
+    from cloudevents.http import CloudEvent
+
+    from ._callback import AlertCallback
+    from ._events import Action
+    from ._service import LifecycleService
 
 __all__ = [
     "alert_callback",
@@ -33,13 +40,22 @@ __all__ = [
     "startup",
 ]
 
-LIFECYCLE_TARGETS = frozenset({"create_alert", "enable_alert", "disable_alert", "delete_alert"})
+# Target -> the lifecycle action it applies (the value of deadman.action).
+LIFECYCLE_TARGETS = {
+    "create_alert": "created",
+    "enable_alert": "enabled",
+    "disable_alert": "disabled",
+    "delete_alert": "deleted",
+}
 ALERT_TARGETS = frozenset({"alert_callback"})
 
+_S = TypeVar("_S", LifecycleSettings, AlertSettings)
+_T = TypeVar("_T")
 _log = get_logger("runtime")
 _lock = threading.Lock()
 _settings: dict[str, Any] = {}
 _services: dict[str, Any] = {}
+_target: list[str | None] = [None]
 
 
 def startup(target: str | None = None) -> None:
@@ -48,6 +64,7 @@ def startup(target: str | None = None) -> None:
     target = os.environ.get("FUNCTION_TARGET") if target is None else target
     shutdown()
     with _lock:
+        _target[0] = target
         if target in LIFECYCLE_TARGETS:
             _settings["lifecycle"] = load_settings(LifecycleSettings)
         elif target in ALERT_TARGETS:
@@ -55,36 +72,44 @@ def startup(target: str | None = None) -> None:
 
 
 def shutdown() -> None:
-    """Close the clients, pools and producers this process made."""
+    """Close the clients, pools and producers this process made; flush telemetry."""
     with _lock:
         for service in _services.values():
             service.close()
         _services.clear()
         _settings.clear()
+    shutdown_telemetry()
 
 
 def lifecycle() -> LifecycleService:
-    with _lock:
-        service = _services.get("lifecycle")
-        if service is None:
-            settings = _settings.get("lifecycle") or load_settings(LifecycleSettings)
-            service = _services["lifecycle"] = LifecycleService(settings)
-        return service  # type: ignore[no-any-return,unused-ignore]
+    from ._service import LifecycleService
+
+    return _service("lifecycle", LifecycleSettings, LifecycleService)
 
 
 def alert_callback() -> AlertCallback:
+    from ._callback import AlertCallback
+
+    return _service("alerts", AlertSettings, AlertCallback)
+
+
+def _service(key: str, settings_kind: type[_S], make: Callable[[_S], _T]) -> _T:
+    """The process's one service of ``key``, made on first use."""
     with _lock:
-        service = _services.get("alerts")
+        service = _services.get(key)
         if service is None:
-            settings = _settings.get("alerts") or load_settings(AlertSettings)
-            service = _services["alerts"] = AlertCallback(settings)
-        return service  # type: ignore[no-any-return,unused-ignore]
+            settings = _settings.get(key) or load_settings(settings_kind)
+            service = _services[key] = make(settings)
+        return service
 
 
 def handle_lifecycle(event: CloudEvent, action: Action) -> None:
     """Apply a delivered lifecycle CloudEvent for the devices it names."""
     attributes = delivered_attributes(event.get_attributes())
-    lifecycle().handle(attributes, event.get_data(), action)
+    lifecycle().handle(attributes, event.get_data(), action, traceparent=incoming_traceparent())
+    telemetry().add(
+        LIFECYCLE_EVENTS, 1, {"deadman.action": action.value, "http.response.status_code": 200}
+    )
 
 
 def render_error(error: Exception) -> Response:
@@ -100,4 +125,19 @@ def render_error(error: Exception) -> Response:
             "request refused",
             extra={"fields": {"status": status, "error": code, "reason": reason}},
         )
+    _count_refusal(error, status)
     return error_response(error)
+
+
+def _count_refusal(error: Exception, status: int) -> None:
+    target = _target[0]
+    if target in LIFECYCLE_TARGETS:
+        attributes = {
+            "deadman.action": LIFECYCLE_TARGETS[target],
+            "http.response.status_code": status,
+        }
+        telemetry().add(LIFECYCLE_EVENTS, 1, attributes)
+    elif target in ALERT_TARGETS and not isinstance(error, SinkError):
+        # A sink failure is counted where the alert is known (with its level).
+        outcome = "rejected" if status < 500 else "failed"
+        telemetry().add(ALERTS, 1, {"deadman.outcome": outcome})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
@@ -16,6 +17,7 @@ from ._exceptions import (
 from ._kapacitor import KapacitorClient
 from ._lifecycle import DeviceOutcome, Result, TaskRules
 from ._logging import get_logger
+from ._telemetry import LIFECYCLE_DEVICES, telemetry
 
 __all__ = ["LifecycleService"]
 
@@ -37,6 +39,7 @@ class LifecycleService:
             create_status=settings.task_create_status,
             extra_vars=settings.task_extra_vars,
             max_code_length=settings.device_code_max_length,
+            reserved=frozenset({settings.heartbeat_task_id}),
         )
         self.types = EventTypes(
             created=settings.event_type_created,
@@ -61,12 +64,35 @@ class LifecycleService:
         self.close()
 
     def handle(
-        self, attributes: Mapping[str, Any], data: Any, action: Action
+        self,
+        attributes: Mapping[str, Any],
+        data: Any,
+        action: Action,
+        *,
+        traceparent: str | None = None,
     ) -> list[DeviceOutcome]:
-        """Apply a delivered CloudEvent if it asks for ``action``; raise on failures."""
+        """Apply a delivered CloudEvent if it asks for ``action``; raise on failures.
+
+        The delivery is one server span, continuing ``traceparent`` (the HTTP
+        header Knative sends) or else the inner event's own ``traceparent``.
+        """
         event = parse_lifecycle_event(
             attributes, data, self.types, self.settings.max_devices_per_event
         )
+        span = telemetry().server_span(
+            f"{action.value} devices",
+            traceparent or event.traceparent,
+            {
+                "deadman.action": action.value,
+                "cloudevents.event_id": event.id,
+                "cloudevents.event_type": event.type,
+                "deadman.devices": len(event.devices),
+            },
+        )
+        with span:
+            return self._handle(event, action)
+
+    def _handle(self, event: LifecycleEvent, action: Action) -> list[DeviceOutcome]:
         if event.action is not action:
             _log.info(
                 "event not handled by this function",
@@ -86,11 +112,22 @@ class LifecycleService:
         def apply_one(device: str) -> DeviceOutcome:
             outcome = self.rules.apply(device, action, event.stamp, event.id)
             _log_outcome(event, outcome)
+            telemetry().add(
+                LIFECYCLE_DEVICES,
+                1,
+                {"deadman.action": action.value, "deadman.outcome": outcome.result.value},
+            )
             return outcome
 
         if len(event.devices) == 1:
             return [apply_one(event.devices[0])]
-        return list(self._pool.map(apply_one, event.devices))
+        # Each device's calls run in a copy of this context: their spans are
+        # children of the delivery's.
+        futures = [
+            self._pool.submit(contextvars.copy_context().run, apply_one, device)
+            for device in event.devices
+        ]
+        return [future.result() for future in futures]
 
 
 def _log_outcome(event: LifecycleEvent, outcome: DeviceOutcome) -> None:

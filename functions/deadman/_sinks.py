@@ -27,6 +27,8 @@ __all__ = ["AlertSink", "HttpSink", "KafkaSink", "sink_from_settings"]
 class AlertSink(Protocol):
     """Delivers one CloudEvent and returns only once the sink accepted it."""
 
+    kind: str  # http or kafka: the deadman.sink attribute of the metrics
+
     def send(self, event: CloudEvent) -> None: ...
 
     def close(self) -> None: ...
@@ -34,6 +36,8 @@ class AlertSink(Protocol):
 
 class HttpSink:
     """POSTs binary-mode CloudEvents to ``K_SINK`` (a KafkaSink answers 202)."""
+
+    kind = "http"
 
     def __init__(
         self, url: str, timeout: float, *, transport: httpx.BaseTransport | None = None
@@ -86,6 +90,8 @@ class KafkaSink:
     The producer is made on first use, in the worker process: gunicorn forks after
     import and a librdkafka client does not survive a fork.
     """
+
+    kind = "kafka"
 
     def __init__(
         self,

@@ -189,7 +189,11 @@ class AuditReport:
 
 
 def list_tasks(
-    client: KapacitorClient, suffix: str, template_id: str, page_size: int
+    client: KapacitorClient,
+    suffix: str,
+    template_id: str,
+    page_size: int,
+    reserved: frozenset[str] = frozenset(),
 ) -> dict[str, ActualTask]:
     """The deadman tasks by device: ids ending with ``suffix``, from ``template_id``.
 
@@ -218,8 +222,8 @@ def list_tasks(
     found: dict[str, ActualTask] = {}
     for item in items:
         task_id = str(item.get("id", ""))
-        if not task_id.endswith(suffix):
-            continue
+        if not task_id.endswith(suffix) or task_id in reserved:
+            continue  # not a device's task (the heartbeat's is reserved)
         device = task_id[: len(task_id) - len(suffix)] if suffix else task_id
         variables = item.get("vars") or {}
         if by_template:
@@ -335,13 +339,18 @@ def run_audit(
     """List the tasks, then read the topics (never the other way round), compare, repair."""
     with LifecycleService(settings, client) as service:
         actual = list_tasks(
-            service.client, settings.task_id_suffix, settings.kapacitor_template_id, page_size
+            service.client,
+            settings.task_id_suffix,
+            settings.kapacitor_template_id,
+            page_size,
+            service.rules.reserved,
         )
         state = DesiredState(
             topics=list(topics),
             types=service.types,
             max_devices=settings.max_devices_per_event,
             max_code_length=settings.device_code_max_length,
+            reserved=service.rules.reserved,
             suffix=settings.task_id_suffix,
         )
         state.truncated = read_records(

@@ -15,8 +15,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 
-from .._config import KapacitorSettings, load_settings
+from .._config import (
+    HeartbeatCheckSettings,
+    InstallerSettings,
+    KapacitorSettings,
+    influxql_duration_ns,
+    load_settings,
+)
 from .._exceptions import ConfigurationError, DeadmanError
 from .._kapacitor import KapacitorClient
 from .._logging import JsonFormatter
@@ -24,26 +31,53 @@ from . import EXIT_ERROR
 from ._audit_commands import add_audit_command
 from ._dlq_commands import add_dlq_commands
 from .health import check_kapacitor
-from .template import install_template, read_template
+from .heartbeat import check_heartbeat, install_heartbeat
+from .template import install_template, read_template, render_template
 
 __all__ = ["build_parser", "main"]
 
 
 def _install_template(args: argparse.Namespace) -> int:
-    settings = load_settings(KapacitorSettings)
-    script = read_template(
-        settings.kapacitor_template_id, args.file or settings.kapacitor_template_file
+    settings = load_settings(InstallerSettings)
+    script = render_template(
+        read_template(
+            settings.kapacitor_template_id, args.file or settings.kapacitor_template_file
+        ),
+        settings,
     )
     with KapacitorClient(settings) as client:
         result = install_template(
             client, settings.kapacitor_template_id, script, dry_run=args.dry_run
         )
+        heartbeat = install_heartbeat(client, settings, dry_run=args.dry_run)
     verb = "would be" if args.dry_run else "was"
     print(
         f"template {settings.kapacitor_template_id} {verb} {result.value}"
-        f" on {settings.kapacitor_url}"
+        f" on {settings.kapacitor_url} (alert delivery: {settings.alert_delivery})"
     )
+    print(f"heartbeat task {settings.heartbeat_task_id} {verb} {heartbeat}")
     return 0
+
+
+def _heartbeat_check(args: argparse.Namespace) -> int:
+    settings = load_settings(HeartbeatCheckSettings)
+    try:
+        seconds = (
+            influxql_duration_ns(args.max_age) / 1e9
+            if args.max_age
+            else 3 * settings.heartbeat_period_seconds
+        )
+    except ValueError as error:
+        raise ConfigurationError(f"--max-age: {error}") from error
+    status = check_heartbeat(
+        settings,
+        settings.bootstrap_servers(args.bootstrap_servers),
+        timedelta(seconds=seconds),
+        topic=args.topic,
+        timeout=args.timeout,
+    )
+    print(json.dumps(status.as_json()) if args.json else status.describe())
+    return status.exit_code
 
 
 def _kapacitor_check(args: argparse.Namespace) -> int:
@@ -83,6 +117,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", action="store_true", help="one JSON document on stdout")
     check.set_defaults(run=_kapacitor_check)
+    heartbeat = commands.add_parser("heartbeat", help="the alert path's canary")
+    heartbeat_commands = heartbeat.add_subparsers(dest="heartbeat_command", required=True)
+    fresh = heartbeat_commands.add_parser(
+        "check",
+        help="exit 0 when the newest deadman-heartbeat event is fresh, 1 when stale or"
+        " absent, 2 when the topic cannot be read",
+    )
+    fresh.add_argument("--max-age", help="e.g. 3m or 15s (default: 3 x HEARTBEAT_PERIOD)")
+    fresh.add_argument(
+        "--bootstrap-servers", help="Kafka bootstrap servers (default: KAFKA_BOOTSTRAP_SERVERS)"
+    )
+    fresh.add_argument("--topic", help="the events topic (default: ALERTS_TOPIC)")
+    fresh.add_argument("--timeout", type=float, default=30.0, help="seconds to read the topic")
+    fresh.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    fresh.set_defaults(run=_heartbeat_check)
     return parser
 
 

@@ -107,6 +107,7 @@ class DesiredState:
     max_devices: int
     max_code_length: int
     suffix: str
+    reserved: frozenset[str] = frozenset()
     newest: dict[str, NewestEvent] = field(default_factory=dict)
     records: int = 0
     events: int = 0
@@ -138,7 +139,7 @@ class DesiredState:
         read_order = (self.topics.index(record.topic), record.partition, record.offset)
         for device in event.devices:
             try:
-                check_device_code(device, self.max_code_length, self.suffix)
+                check_device_code(device, self.max_code_length, self.suffix, self.reserved)
             except EventError as error:
                 self.invalid_devices += 1
                 self._keep(

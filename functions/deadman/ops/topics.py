@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .._exceptions import TopicReadError
 
@@ -35,8 +35,12 @@ def read_records(
     *,
     timeout: float = 30.0,
     config: Mapping[str, str] | None = None,
+    since_ms: int | None = None,
 ) -> list[str]:
     """Hand every record of ``topics`` to ``on_record``; return the truncated partitions.
+
+    With ``since_ms`` (epoch milliseconds) each partition is read from its first
+    record of that time or later (Kafka's time index), not from its start.
 
     Each partition is read from its start to its end, where "end" is librdkafka's
     partition EOF (the high watermark the fetch reports when the reader catches
@@ -75,6 +79,8 @@ def read_records(
                     truncated.append(f"{topic}:{number}")
                 pending.add((topic, number))
                 starts.append(TopicPartition(topic, number, low))
+        if since_ms is not None:
+            starts = _from_time(consumer, starts, since_ms, pending, timeout)
         consumer.assign(starts)
         deadline = time.monotonic() + timeout
         last_error = ""
@@ -112,6 +118,26 @@ def read_records(
     finally:
         consumer.close()
     return truncated
+
+
+def _from_time(
+    consumer: Any,
+    starts: list[Any],
+    since_ms: int,
+    pending: set[tuple[str, int]],
+    timeout: float,
+) -> list[Any]:
+    """Start offsets at ``since_ms``; partitions with nothing that recent are done."""
+    from confluent_kafka import TopicPartition
+
+    asked = [TopicPartition(tp.topic, tp.partition, since_ms) for tp in starts]
+    found = []
+    for tp in consumer.offsets_for_times(asked, timeout=timeout):
+        if tp.offset < 0:  # no record at or after that time
+            pending.discard((tp.topic, tp.partition))
+        else:
+            found.append(tp)
+    return found
 
 
 def _bytes(value: str | bytes | None) -> bytes | None:
