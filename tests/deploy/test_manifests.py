@@ -160,12 +160,12 @@ def source_docs() -> list[Doc]:
 
 
 def component_docs() -> list[Doc]:
-    """kafka-sources/ rendered with each of its components (the older-cluster variants)."""
+    """Each kustomization rendered with each of its components (<base>/components/<name>)."""
     docs = []
-    base = ROOT / "kafka-sources"
     for path in kustomization_files():
         if load_kustomization(path.parent).get("kind") != "Component":
             continue
+        base = path.parent.parent.parent
         before = {json.dumps(doc, sort_keys=True) for doc in render(base)}
         for doc in render_layer(path.parent, render(base)):
             if json.dumps(doc, sort_keys=True) not in before:
@@ -493,7 +493,8 @@ def test_kustomize_build_components(tmp_path: Path) -> None:
     components = sorted(
         p.parent.relative_to(ROOT / "kafka-sources").as_posix()
         for p in KUSTOMIZATIONS
-        if load_kustomization(p.parent).get("kind") == "Component"
+        if p.is_relative_to(ROOT / "kafka-sources")
+        and load_kustomization(p.parent).get("kind") == "Component"
     )
     assert components
     kustomization = copy_dir / "kustomization.yaml"
@@ -541,9 +542,11 @@ def settings_classes() -> dict[str, Any]:
 
     return {
         "KapacitorSettings": _config.KapacitorSettings,
+        "InstallerSettings": _config.InstallerSettings,
         "LifecycleSettings": _config.LifecycleSettings,
         "AlertSettings": _config.AlertSettings,
         "AuditSettings": _config.AuditSettings,
+        "HeartbeatCheckSettings": _config.HeartbeatCheckSettings,
     }
 
 
@@ -615,8 +618,10 @@ def test_container_settings_load(
         cls = settings_classes()["LifecycleSettings"]
     elif "audit" in [*container.get("command", []), *container.get("args", [])]:
         cls = settings_classes()["AuditSettings"]
+    elif "heartbeat" in [*container.get("command", []), *container.get("args", [])]:
+        cls = settings_classes()["HeartbeatCheckSettings"]
     else:
-        cls = settings_classes()["KapacitorSettings"]
+        cls = settings_classes()["InstallerSettings"]
     for name in settings_names() | NON_SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in env.items():

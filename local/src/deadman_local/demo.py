@@ -58,10 +58,21 @@ class Demo:
             ("a device goes silent: deadman fires", self.fire_alert),
             ("read historicization-stopped from Kafka", self.read_alert),
             ("delete a device", self.delete_one),
+            ("the heartbeat arrives: deadmanctl heartbeat check", self.heartbeat),
         ]
         self._alert_id = ""
 
     def run(self) -> int:
+        """Every step in order; 0 when all completed. The demo is used up after it."""
+        try:
+            return self._run()
+        finally:
+            self.kapacitor.close()
+            # A producer left alive keeps reconnecting (and logging) once the stack stops.
+            self.producer.flush(5)
+            del self.producer
+
+    def _run(self) -> int:
         total = len(self.steps)
         for number, (title, step) in enumerate(self.steps, start=1):
             self._say(f"[{number}/{total}] {title} …")
@@ -102,9 +113,11 @@ class Demo:
                 "/emulator/alerts/fire", json={"task": task, "level": "CRITICAL"}
             )
             body = reply.json()
-            if reply.status_code != 200 or not 200 <= int(body.get("status") or 0) < 300:
+            if reply.status_code != 200 or not body.get("ok"):
                 raise DemoFailed("fire the deadman", f"{reply.status_code} {body}")
-            self._alert_id = str(body.get("id") or task)
+            self._alert_id = str(body.get("alert_id") or task)
+            if body.get("topic"):
+                return f"Kapacitor emulator wrote the alert to Kafka ({body['topic']})"
             return f"Kapacitor emulator POSTed the alert; the callback answered {body['status']}"
         raise DemoFailed(
             "fire the deadman",
@@ -121,6 +134,31 @@ class Demo:
         self._publish("device-deleted", self.devices[1:2])
         self._wait_tasks({self.devices[1]: None}, "delete a device")
         return f"{self.devices[1]}{SUFFIX}: deleted"
+
+    def heartbeat(self) -> str:
+        from datetime import timedelta
+
+        from deadman import HeartbeatCheckSettings
+        from deadman.ops.heartbeat import HeartbeatState, check_heartbeat
+
+        settings = HeartbeatCheckSettings(
+            kafka_bootstrap_servers=self.state.bootstrap_servers,
+            alerts_topic=self.state.alerts_topic,
+            heartbeat_task_id=self.state.heartbeat_task_id,
+            heartbeat_period=self.state.heartbeat_period,
+        )
+        max_age = timedelta(seconds=3 * settings.heartbeat_period_seconds)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status = check_heartbeat(
+                settings, self.state.bootstrap_servers, max_age, timeout=self.timeout
+            )
+            self._progress(f"      {status.describe()}")
+            if status.state is HeartbeatState.FRESH:
+                return f"deadmanctl heartbeat check: {status.describe()} (exit 0)"
+            if time.monotonic() > deadline:
+                raise DemoFailed("heartbeat", status.describe())
+            time.sleep(0.5)
 
     # Helpers
 

@@ -2,11 +2,11 @@
 
 It understands what ``knative/`` and ``kafka-sources/`` use, and refuses anything
 else: ``resources`` (files and folders), ``components``, ``configMapGenerator``
-(envs, files, literals), ``patches`` (JSON 6902 operations, or a strategic-merge
-``$patch: delete`` that removes the targeted objects), ``namespace``, ``labels``
-and ``images``. Patch targets match ``group``, ``version``, ``kind``,
-``namespace`` and ``name``, where ``name`` is a regular expression as in
-kustomize. Name hashes of generated ConfigMaps are not added.
+(envs, files, literals; ``behavior: merge`` into an earlier one), ``patches``
+(JSON 6902 operations, or a strategic-merge ``$patch: delete`` that removes the
+targeted objects), ``namespace``, ``labels`` and ``images``. Patch targets match
+``group``, ``version``, ``kind``, ``namespace`` and ``name``, where ``name`` is a
+regular expression as in kustomize. Name hashes of generated ConfigMaps are not added.
 
 The local stack renders ``kafka-sources/`` with it (a topic layout is a
 component), and the deployment tests check that it agrees with ``kubectl
@@ -102,15 +102,37 @@ def generated_configmaps(directory: Path, kustomization: dict[str, Any]) -> list
             key, sep, source = entry.partition("=")
             path = directory / (source if sep else key)
             data[key if sep else path.name] = path.read_text(encoding="utf-8")
-        maps.append(
-            {
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "metadata": {"name": generator["name"]},
-                "data": data,
-            }
-        )
+        generated: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": generator["name"]},
+            "data": data,
+        }
+        if generator.get("behavior", "create") != "create":
+            generated["behavior"] = generator["behavior"]
+        maps.append(generated)
     return maps
+
+
+def _add_configmaps(
+    docs: list[dict[str, Any]], generated: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """New ConfigMaps are added; ``merge`` and ``replace`` change an earlier one."""
+    for configmap in generated:
+        behavior = configmap.pop("behavior", "create")
+        if behavior == "create":
+            docs.append(configmap)
+            continue
+        name = configmap["metadata"]["name"]
+        existing = next(
+            (d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"] == name),
+            None,
+        )
+        if existing is None or behavior not in ("merge", "replace"):
+            raise ValueError(f"configMapGenerator {name}: cannot {behavior} it")
+        base = existing.get("data", {}) if behavior == "merge" else {}
+        existing["data"] = {**base, **configmap["data"]}
+    return docs
 
 
 def _pointer(path: str) -> list[str]:
@@ -221,7 +243,7 @@ def render_layer(
             rendered.extend(render(path))
         else:
             rendered.extend(copy.deepcopy(doc) for doc in load_yaml_docs(path))
-    rendered.extend(generated_configmaps(directory, kustomization))
+    rendered = _add_configmaps(rendered, generated_configmaps(directory, kustomization))
     for component in [*(directory / e for e in kustomization.get("components", [])), *components]:
         rendered = render_layer(component, rendered)
     rendered = _apply_patches(directory, kustomization.get("patches", []), rendered)

@@ -15,9 +15,12 @@ import secrets
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from .broker import EmbeddedBroker, create_topics
+
+if TYPE_CHECKING:
+    from deadman import InstallerSettings
 from .functions import FunctionProcess
 
 __all__ = ["STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "StackState"]
@@ -28,11 +31,27 @@ TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert", "ale
 ALERTS_SINK = "kapacitor-alerts-events"
 DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
 TEMPLATE_ENDPOINT = "benthos"
+# The Kafka alert path: Kapacitor's alerts topic read by a KafkaSource to the callback.
+KAFKA_ALERTS_COMPONENT = "components/kafka-alerts"
+CALLBACK_SOURCE = "alert-callback"
 # LOCAL_TOPIC_LAYOUT -> the kafka-sources/ components that make it.
 TOPIC_LAYOUTS: dict[str, tuple[str, ...]] = {
     "per-type": (),
     "single-topic": ("components/single-topic",),
 }
+
+
+@dataclass(frozen=True)
+class _Topics:
+    lifecycle: list[str]
+    alerts: str
+    dead_letters: str
+    kapacitor_alerts: str
+
+    def all(self) -> list[str]:
+        return [
+            t for t in (*self.lifecycle, self.alerts, self.dead_letters, self.kapacitor_alerts) if t
+        ]
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,11 @@ class StackState:
     callback_token: str
     kapacitor_db: str
     topic_layout: str = "per-type"
+    alert_delivery: str = "httppost"
+    # What Kapacitor's Kafka event handler writes to (the Kafka alert path only).
+    kapacitor_alerts_topic: str = ""
+    heartbeat_task_id: str = "deadman_heartbeat"
+    heartbeat_period: str = "1m"
 
     def save(self, path: Path = STATE_FILE) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2))
@@ -67,6 +91,10 @@ class LocalStack:
     kapacitor_url: str | None = None
     kapacitor_db: str = "iot"
     topic_layout: str = "per-type"
+    # None: ALERT_DELIVERY from the environment (httppost when unset).
+    alert_delivery: str | None = None
+    # The local run pulses faster than the 1m default, so the demo sees it soon.
+    heartbeat_period: str = "5s"
     sources_dir: Path = Path("kafka-sources")
     sinks_dir: Path = Path("knative")
     functions_source: Path = Path("functions/main.py")
@@ -90,15 +118,9 @@ class LocalStack:
             raise
 
     def _start(self) -> StackState:
-        from deadman import KapacitorClient, KapacitorSettings
-        from deadman.ops.template import bundled_template, install_template
+        from .kafka_source import KafkaSourceStandIn
 
-        from .kafka_source import KafkaSourceStandIn, load_kafka_sinks, load_kafka_sources
-
-        if self.topic_layout not in TOPIC_LAYOUTS:
-            raise ValueError(
-                f"unknown topic layout {self.topic_layout!r}; choose one of {sorted(TOPIC_LAYOUTS)}"
-            )
+        settings = self._kapacitor_settings()
         self.functions = {
             target: FunctionProcess(
                 target,
@@ -108,53 +130,20 @@ class LocalStack:
             )
             for target in TARGETS
         }
-        services = {target.replace("_", "-"): f.url for target, f in self.functions.items()}
-        sources = load_kafka_sources(
-            self.sources_dir,
-            self.sinks_dir,
-            services,
-            components=TOPIC_LAYOUTS[self.topic_layout],
-        )
-        sinks = load_kafka_sinks(self.sinks_dir)
-        lifecycle_topics = list(dict.fromkeys(t for source in sources for t in source.topics))
-        alerts_topic = str(sinks[ALERTS_SINK].topic)
-        dead_letters_topic = str(sinks[DEAD_LETTERS_SINK].topic)
+        sources, topics = self._manifests(settings.alert_delivery)
         self.broker = EmbeddedBroker(port=self.kafka_port, log_path=self._log("tansu.log"))
         self.broker.start()
-        create_topics(
-            self.broker.bootstrap_servers,
-            [*lifecycle_topics, alerts_topic, dead_letters_topic],
-            partitions=3,
+        create_topics(self.broker.bootstrap_servers, topics.all(), partitions=3)
+
+        # The token authenticates Kapacitor's POST; on the Kafka path only the
+        # KafkaSource calls the callback, and it sends none.
+        token = secrets.token_urlsafe(24) if settings.alert_delivery == "httppost" else ""
+        kapacitor_url = self.kapacitor_url or self._start_emulator(
+            token, settings.kapacitor_kafka_cluster, settings.heartbeat_task_id
         )
-
-        token = secrets.token_urlsafe(24)
-        callback = self.functions["alert_callback"]
-        kapacitor_url = self.kapacitor_url or self._start_emulator(callback.url, token)
-
-        settings = KapacitorSettings(kapacitor_url=kapacitor_url)
-        client = KapacitorClient(settings)
-        try:
-            template_id = settings.kapacitor_template_id
-            install_template(client, template_id, bundled_template(template_id))
-        finally:
-            client.close()
-
-        lifecycle_env = {
-            "KAPACITOR_URL": kapacitor_url,
-            "KAPACITOR_DB": self.kapacitor_db,
-            "THREADS": "8",
-            **self.function_env,
-        }
-        callback_env = {
-            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
-            "ALERTS_TOPIC": alerts_topic,
-            "ALERT_CALLBACK_TOKEN": token,
-            "THREADS": "8",
-            **self.function_env,
-        }
-        for target, function in self.functions.items():
-            function.env = callback_env if target == "alert_callback" else lifecycle_env
-            function.start()
+        settings = settings.model_copy(update={"kapacitor_url": kapacitor_url})
+        self._install_template(settings)
+        self._start_functions(settings, topics.alerts, token)
 
         self.stand_in = KafkaSourceStandIn(
             self.broker.bootstrap_servers,
@@ -168,24 +157,102 @@ class LocalStack:
             kapacitor_url=kapacitor_url,
             emulated_kapacitor=self.kapacitor_url is None,
             functions={target: f.url for target, f in self.functions.items()},
-            lifecycle_topics=lifecycle_topics,
-            alerts_topic=alerts_topic,
-            dead_letters_topic=dead_letters_topic,
+            lifecycle_topics=topics.lifecycle,
+            alerts_topic=topics.alerts,
+            dead_letters_topic=topics.dead_letters,
             callback_token=token,
             kapacitor_db=self.kapacitor_db,
             topic_layout=self.topic_layout,
+            alert_delivery=settings.alert_delivery,
+            kapacitor_alerts_topic=topics.kapacitor_alerts,
+            heartbeat_task_id=settings.heartbeat_task_id,
+            heartbeat_period=settings.heartbeat_period,
         )
         return self.state
 
-    def _start_emulator(self, callback_url: str, token: str) -> str:
-        from .kapacitor_emulator import HttpPostEndpoint, KapacitorEmulator, serve
+    def _kapacitor_settings(self) -> InstallerSettings:
+        from deadman import InstallerSettings
 
+        if self.topic_layout not in TOPIC_LAYOUTS:
+            raise ValueError(
+                f"unknown topic layout {self.topic_layout!r}; choose one of {sorted(TOPIC_LAYOUTS)}"
+            )
+        # ALERT_DELIVERY, KAPACITOR_KAFKA_CLUSTER, KAPACITOR_ALERTS_TOPIC, as the
+        # functions and the installer read them.
+        overrides: dict[str, Any] = {
+            "kapacitor_db": self.kapacitor_db,
+            "heartbeat_period": self.heartbeat_period,
+        }
+        if self.alert_delivery is not None:
+            overrides["alert_delivery"] = self.alert_delivery
+        # The environment for the rest (KAPACITOR_KAFKA_CLUSTER, HEARTBEAT_TASK_ID, ...).
+        return InstallerSettings(**overrides)
+
+    def _manifests(self, alert_delivery: str) -> tuple[list[Any], _Topics]:
+        """The KafkaSources of the chosen layout and delivery, and every topic."""
+        from .kafka_source import load_kafka_sinks, load_kafka_sources
+
+        components = list(TOPIC_LAYOUTS[self.topic_layout])
+        if alert_delivery == "kafka":
+            components.append(KAFKA_ALERTS_COMPONENT)
+        services = {target.replace("_", "-"): f.url for target, f in self.functions.items()}
+        sources = load_kafka_sources(
+            self.sources_dir, self.sinks_dir, services, components=components
+        )
+        sinks = load_kafka_sinks(self.sinks_dir)
+        read = list(dict.fromkeys(t for source in sources for t in source.topics))
+        kapacitor_alerts = [t for s in sources if s.name == CALLBACK_SOURCE for t in s.topics]
+        topics = _Topics(
+            lifecycle=[t for t in read if t not in kapacitor_alerts],
+            alerts=str(sinks[ALERTS_SINK].topic),
+            dead_letters=str(sinks[DEAD_LETTERS_SINK].topic),
+            kapacitor_alerts=kapacitor_alerts[0] if kapacitor_alerts else "",
+        )
+        return sources, topics
+
+    def _install_template(self, settings: InstallerSettings) -> None:
+        """What ``make template`` does: the template, then the heartbeat task."""
+        from deadman import KapacitorClient
+        from deadman.ops.heartbeat import install_heartbeat
+        from deadman.ops.template import bundled_template, install_template, render_template
+
+        template_id = settings.kapacitor_template_id
+        script = render_template(bundled_template(template_id), settings)
+        with KapacitorClient(settings) as client:
+            install_template(client, template_id, script)
+            install_heartbeat(client, settings)
+
+    def _start_functions(self, settings: InstallerSettings, alerts_topic: str, token: str) -> None:
+        assert self.broker is not None
+        lifecycle_env = {
+            "KAPACITOR_URL": settings.kapacitor_url,
+            "ALERT_DELIVERY": settings.alert_delivery,
+            "KAPACITOR_DB": self.kapacitor_db,
+            "THREADS": "8",
+            **self.function_env,
+        }
+        callback_env = {
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            "ALERTS_TOPIC": alerts_topic,
+            "THREADS": "8",
+            **({"ALERT_CALLBACK_TOKEN": token} if token else {}),
+            **self.function_env,
+        }
+        for target, function in self.functions.items():
+            function.env = callback_env if target == "alert_callback" else lifecycle_env
+            function.start()
+
+    def _start_emulator(self, token: str, kafka_cluster: str, heartbeat_task_id: str) -> str:
+        from .kapacitor_emulator import HttpPostEndpoint, KafkaCluster, KapacitorEmulator, serve
+
+        assert self.broker is not None
+        callback = self.functions["alert_callback"].url
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.emulator = KapacitorEmulator(
-            endpoints=[
-                HttpPostEndpoint(
-                    TEMPLATE_ENDPOINT, callback_url, {"Authorization": f"Bearer {token}"}
-                )
-            ],
+            endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, callback, headers)],
+            # The heartbeat's measurement never receives data: it fires every period.
+            silent_measurements=[heartbeat_task_id],
+            kafka_clusters=[KafkaCluster(kafka_cluster, self.broker.bootstrap_servers)],
         )
         self._served_emulator = serve(self.emulator, port=self.kapacitor_port)
         return str(self._served_emulator.url)
@@ -220,6 +287,12 @@ def describe(state: StackState) -> str:
     lines += [f"  {target:<18} {url}" for target, url in state.functions.items()]
     lines += [
         f"  lifecycle topics   {', '.join(state.lifecycle_topics)}  ({state.topic_layout})",
+        f"  alert delivery     {state.alert_delivery}"
+        + (
+            f" (Kapacitor writes {state.kapacitor_alerts_topic})"
+            if state.kapacitor_alerts_topic
+            else ""
+        ),
         f"  alerts topic       {state.alerts_topic}",
         f"  dead letters       {state.dead_letters_topic}",
         f"State in {STATE_FILE.name}; run `make demo` in another terminal. Ctrl-C stops.",
@@ -241,6 +314,7 @@ def run() -> int:
         kapacitor_url=os.environ.get("KAPACITOR_URL") or None,
         kapacitor_db=os.environ.get("KAPACITOR_DB", "iot"),
         topic_layout=os.environ.get("LOCAL_TOPIC_LAYOUT") or "per-type",
+        heartbeat_period=os.environ.get("HEARTBEAT_PERIOD") or "5s",
     )
     try:
         state = stack.start()
