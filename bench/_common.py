@@ -28,8 +28,8 @@ from typing import IO, Any
 
 import httpx
 
-from deadman_local._net import stop_process_group
 from deadman_local.kafka_source import KafkaRecord, SourceConfig, event_from_record, http_request
+from deadman_local.net import stop_process_group
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DIR = ROOT / "bench"

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from ._net import free_port, wait_until_listening
+from .net import free_port, wait_until_listening
 
 __all__ = [
     "ConsumedRecord",
