@@ -167,3 +167,15 @@ def test_httppost_path_callback_down_loses_the_alert(
         callback.start()
     assert not fired.ok
     assert "failed to POST alert data" in (fired.error or "")
+
+
+def test_local_stack_tasks_check_every_task_period(
+    stack_for: Callable[[str], LocalStack],
+) -> None:
+    stack = stack_for("httppost")
+    [device] = enabled_devices(stack, 1)
+    task = stack.emulator.task(f"{device}_not_fed")
+    # The template says 1m, as the seed's; the local run shortens it per task.
+    assert "var period = 1m\n" in task.script
+    period = task.vars["period"]
+    assert (period.type, period.value) == ("duration", 10_000_000_000)

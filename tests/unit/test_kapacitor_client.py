@@ -183,11 +183,11 @@ def test_install_template_is_idempotent(emulated: KapacitorClient) -> None:
     script = bundled_template(TEMPLATE_ID)
     assert install_template(emulated, TEMPLATE_ID, script) is InstallResult.CREATED
     assert install_template(emulated, TEMPLATE_ID, script + "\n") is InstallResult.UNCHANGED
-    changed = script.replace("var period = 10s", "var period = 20s")
+    changed = script.replace("var period = 1m", "var period = 20s")
     assert install_template(emulated, TEMPLATE_ID, changed, dry_run=True) is InstallResult.UPDATED
     template = emulated.get_template(TEMPLATE_ID)
     assert template is not None
-    assert "var period = 10s" in template.script
+    assert "var period = 1m" in template.script
     assert install_template(emulated, TEMPLATE_ID, changed) is InstallResult.UPDATED
     template = emulated.get_template(TEMPLATE_ID)
     assert template is not None
