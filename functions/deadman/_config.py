@@ -73,6 +73,9 @@ class _Base(BaseSettings):
         frozen=True,
         # Values such as "" for an optional secret mean "not set".
         env_ignore_empty=True,
+        # A schema is built on first use, not at import: each function target
+        # validates one of these classes and should not pay for the others.
+        defer_build=True,
     )
 
 
