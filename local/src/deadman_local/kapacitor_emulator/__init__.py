@@ -15,6 +15,7 @@ from ._alerts import AlertResult, HttpPostEndpoint, KafkaCluster
 from ._app import RequestRecord
 from ._emulator import DEFAULT_VERSION, KapacitorEmulator
 from ._faults import Fault
+from ._fleet import TimedAlert
 from ._model import DBRP, Task, Template, Var
 from ._server import RunningEmulator, serve
 
@@ -30,6 +31,7 @@ __all__ = [
     "RunningEmulator",
     "Task",
     "Template",
+    "TimedAlert",
     "Var",
     "serve",
 ]

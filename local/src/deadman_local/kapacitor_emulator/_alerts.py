@@ -18,6 +18,8 @@ alert; an emulator answering as 1.5.0 does the same (``on_crash``).
 from __future__ import annotations
 
 import base64
+import functools
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -90,6 +92,14 @@ class AlertResult:
             "body": self.body,
             "topic": self.topic,
         }
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """httpx's default TLS settings, built once. Loading the CA bundle takes ~20 ms,
+    more than a POST on the loopback; Kapacitor's Go client does not pay it per alert,
+    so neither does the emulator (each POST still has a connection of its own)."""
+    return httpx.create_ssl_context()
 
 
 @dataclass(frozen=True)
@@ -280,14 +290,17 @@ class AlertFirer:
             return AlertResult(task.id, level, alert_id, body=body, error=error)
         payload = marshal(body, indent=False) + b"\n"
         outcome: list[Any] = []
+        delivered = threading.Event()
+
+        def on_delivery(error: Any, _message: Any) -> None:
+            outcome.append(error)
+            delivered.set()
+
         producer = self._producer(cluster)
-        producer.produce(
-            topic,
-            key=alert_id.encode(),
-            value=payload,
-            on_delivery=lambda error, _message: outcome.append(error),
-        )
-        producer.flush(self.timeout)
+        producer.produce(topic, key=alert_id.encode(), value=payload, on_delivery=on_delivery)
+        # Its own record's report (served by the producer's poller), not a flush of
+        # everything in flight: many alerts at once must not each drain the queue.
+        delivered.wait(self.timeout)
         if not outcome or outcome[0] is not None:
             reason = outcome[0] if outcome else "no acknowledgement in time"
             return AlertResult(task.id, level, alert_id, body=body, error=f"kafka: {reason}")
@@ -301,7 +314,22 @@ class AlertFirer:
 
                 producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all"})
                 self._producers[cluster.id] = producer
+                threading.Thread(
+                    target=self._serve_reports,
+                    args=(cluster.id, producer),
+                    name=f"kapacitor-emulator-kafka-{cluster.id}",
+                    daemon=True,
+                ).start()
             return producer
+
+    def _serve_reports(self, cluster_id: str, producer: Any) -> None:
+        """Delivery reports of one producer, until ``close`` lets it go."""
+        while self._in_use(cluster_id, producer):
+            producer.poll(0.05)
+
+    def _in_use(self, cluster_id: str, producer: object) -> bool:
+        with self._lock:
+            return self._producers.get(cluster_id) is producer
 
     def _post(
         self, task: Task, level: str, spec: AlertSpec, body: dict[str, JSONValue]
@@ -344,7 +372,7 @@ class AlertFirer:
             headers["Authorization"] = f"Basic {token}"
         payload = marshal(body, indent=False) + b"\n"
         try:
-            with httpx.Client(timeout=self.timeout) as client:
+            with httpx.Client(timeout=self.timeout, verify=_tls_context()) as client:
                 request = client.build_request("POST", url, content=payload)
                 # Look like Go's http.Client, not like httpx.
                 for name in ("Accept", "Connection"):

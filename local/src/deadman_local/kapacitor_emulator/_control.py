@@ -123,11 +123,13 @@ def _endpoints(emu: KapacitorEmulator, request: Request) -> Response:
     return json_response(200, {"endpoints": cast(JSONValue, endpoints)}, emu.version)
 
 
-def _fire(emu: KapacitorEmulator, request: Request) -> Response:
-    data = _body(request)
-    task_id, level = data.get("task"), data.get("level", "CRITICAL")
-    if not isinstance(task_id, str) or level not in LEVELS:
-        raise _BadRequest(f"task (string) and level (one of {', '.join(LEVELS)}) are required")
+def _alert_options(
+    data: dict[str, object],
+) -> tuple[str, datetime | None, float, dict[str, str]]:
+    """level, time, emitted and tags of a firing request."""
+    level = data.get("level", "CRITICAL")
+    if level not in LEVELS:
+        raise _BadRequest(f"level must be one of {', '.join(LEVELS)}")
     when = data.get("time")
     try:
         moment = datetime.fromisoformat(when) if isinstance(when, str) else None
@@ -136,13 +138,16 @@ def _fire(emu: KapacitorEmulator, request: Request) -> Response:
     tags = data.get("tags") or {}
     if not isinstance(tags, dict):
         raise _BadRequest("tags must be an object")
-    result = emu.fire_deadman(
-        task_id,
-        str(level),
-        moment,
-        _number(data, "emitted", 0.0) or 0.0,
-        {str(k): str(v) for k, v in tags.items()},
-    )
+    emitted = _number(data, "emitted", 0.0) or 0.0
+    return str(level), moment, emitted, {str(k): str(v) for k, v in tags.items()}
+
+
+def _fire(emu: KapacitorEmulator, request: Request) -> Response:
+    data = _body(request)
+    task_id = data.get("task")
+    if not isinstance(task_id, str) or data.get("level", "CRITICAL") not in LEVELS:
+        raise _BadRequest(f"task (string) and level (one of {', '.join(LEVELS)}) are required")
+    result = emu.fire_deadman(task_id, *_alert_options(data))
     # 200: posted (see "status" for the receiver's answer) or written to Kafka
     # ("topic"); 409: the task or its endpoint cannot alert; 502: the delivery failed.
     if result.status is not None or result.topic is not None:
@@ -152,6 +157,32 @@ def _fire(emu: KapacitorEmulator, request: Request) -> Response:
     else:
         code = 502
     return json_response(code, result.to_json(), emu.version)
+
+
+def _fire_many(emu: KapacitorEmulator, request: Request) -> Response:
+    """Every listed task fires at once (``fire_many``); always 200, each alert's
+    outcome and timing in ``alerts``, in the order of ``tasks``."""
+    data = _body(request)
+    task_ids = data.get("tasks")
+    if not isinstance(task_ids, list) or not all(isinstance(t, str) for t in task_ids):
+        raise _BadRequest("tasks must be a list of task ids")
+    concurrency = _number(data, "concurrency", None)
+    if concurrency is not None and concurrency < 1:
+        raise _BadRequest("concurrency must be >= 1")
+    fired = emu.fire_many(
+        [str(t) for t in task_ids],
+        *_alert_options(data),
+        concurrency=None if concurrency is None else int(concurrency),
+    )
+    bodies = data.get("bodies") is True
+    alerts: list[JSONValue] = [timed.to_json(body=bodies) for timed in fired]
+    payload: dict[str, JSONValue] = {
+        "fired": len(fired),
+        "ok": sum(1 for timed in fired if timed.result.ok),
+        "seconds": round(max((t.finished for t in fired), default=0.0), 6),
+        "alerts": alerts,
+    }
+    return json_response(200, payload, emu.version)
 
 
 def _refuse(emu: KapacitorEmulator, request: Request) -> Response:
@@ -183,6 +214,7 @@ _ROUTES: dict[tuple[str, str], Callable[[KapacitorEmulator, Request], Response]]
     ("GET", "/endpoints"): _endpoints,
     ("POST", "/endpoints"): _endpoints,
     ("POST", "/alerts/fire"): _fire,
+    ("POST", "/alerts/fire-many"): _fire_many,
     ("POST", "/refuse"): _refuse,
 }
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from ._alerts import AlertFirer, AlertResult, HttpPostEndpoint, KafkaCluster
+from ._alerts import LEVELS, AlertFirer, AlertResult, HttpPostEndpoint, KafkaCluster
 from ._api import ApiContext
 from ._app import RequestRecord, handle_wsgi
 from ._auth import AuthConfig
 from ._faults import CapacityGate, Fault, FaultInjector
+from ._fleet import TimedAlert, fire_concurrently
 from ._model import Task, Template
 from ._request import TemplateRequest
 from ._scheduler import SilentScheduler
@@ -280,14 +281,47 @@ class KapacitorEmulator:
         ``time`` defaults to now (whole seconds, UTC). Only an enabled, executing
         task can fire; otherwise the result carries an ``error`` and nothing is sent.
         """
-        when = time or datetime.now(UTC).replace(microsecond=0)
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        time_ns = int(when.timestamp()) * 1_000_000_000 + when.microsecond * 1_000
+        time_ns = _time_ns(time)
         task = self.task(task_id)
         if task is None:
             return AlertResult(task_id, level, error=f"no task exists: {task_id}")
         return self.alerts.fire(task, level, time_ns, emitted, tags)
+
+    def fire_many(
+        self,
+        task_ids: Sequence[str],
+        level: str = "CRITICAL",
+        time: datetime | None = None,
+        emitted: float = 0,
+        tags: Mapping[str, str] | None = None,
+        *,
+        concurrency: int | None = None,
+    ) -> list[TimedAlert]:
+        """Fire every task's deadman at once, as a fleet-wide outage does: each
+        alert delivered on its own (one POST, 30 s timeout, no retry; or one Kafka
+        record), concurrently from ``concurrency`` threads (default one per task),
+        all with the same ``time`` (one deadman tick; default now). Results in the
+        order of ``task_ids``, each with its outcome and its delivery time.
+        """
+        if level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        when = _moment(time)  # once for all: the same tick
+
+        def fire(task_id: str) -> AlertResult:
+            return self.fire_deadman(task_id, level, when, emitted, tags)
+
+        return fire_concurrently(fire, task_ids, level, concurrency)
+
+
+def _moment(when: datetime | None) -> datetime:
+    """An alert time: ``when`` (UTC if naive), or now in whole seconds."""
+    when = when or datetime.now(UTC).replace(microsecond=0)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
+def _time_ns(when: datetime | None) -> int:
+    moment = _moment(when)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
 def _methods(method: str | None) -> frozenset[str]:

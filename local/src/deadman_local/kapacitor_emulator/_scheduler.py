@@ -5,7 +5,7 @@ measurement named in ``silent_measurements`` is one that never receives a point:
 like a real Kapacitor (captured facts), a batch deadman on it with ``groupBy([])``
 fires CRITICAL once per interval, at wall-clock multiples of the interval, and
 again every interval unless the task has ``.stateChangesOnly()``. This is what
-the heartbeat task relies on; device tasks are fired by hand (``fire_deadman``).
+the heartbeat task relies on; device tasks are fired by hand (``fire_deadman``, ``fire_many``).
 """
 
 from __future__ import annotations
