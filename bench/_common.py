@@ -149,6 +149,9 @@ class EmulatorProcess:
     service_time_ms: float = 0.0
     concurrency: int | None = None
     log_path: Path | None = None
+    template_file: Path = TEMPLATE_FILE
+    # More command-line options (--alert-endpoint, --kafka-cluster, ...).
+    args: tuple[str, ...] = ()
     url: str = ""
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _log: IO[bytes] | None = field(default=None, init=False, repr=False)
@@ -163,8 +166,9 @@ class EmulatorProcess:
             "--service-time-ms",
             str(self.service_time_ms),
             "--template",
-            f"{TEMPLATE_ID}={TEMPLATE_FILE}",
+            f"{TEMPLATE_ID}={self.template_file}",
             "--quiet",
+            *self.args,
         ]
         if self.concurrency is not None:
             command += ["--concurrency", str(self.concurrency)]
