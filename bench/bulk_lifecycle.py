@@ -54,6 +54,7 @@ SIZES = (200, 2_000, 20_000)
 SERVICE_TIME_S = 0.010
 CONCURRENCY = 8
 RATIO_TARGET = 1.2
+FLOOR_RATIO_TARGET = 1.15
 LINEAR_GROWTH_MAX = 1.1
 
 
@@ -207,8 +208,9 @@ def run(
         "ms_per_device_spread": rounded(max(per_device) / min(per_device)),
         "ms_per_device_growth": [rounded(g) for g in growth],
         "linear": all(g <= LINEAR_GROWTH_MAX for g in growth),
-        "target": {"ratio_to_limit_max": RATIO_TARGET},
+        "target": {"ratio_to_limit_max": RATIO_TARGET, "ratio_to_floor_max": FLOOR_RATIO_TARGET},
         "met": all(e["ratio_to_limit"] <= RATIO_TARGET for e in entries),
+        "met_floor": all(e["ratio_to_floor"] <= FLOOR_RATIO_TARGET for e in entries),
     }
 
 
