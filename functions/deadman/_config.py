@@ -101,7 +101,7 @@ class HeartbeatSettings(_Base):
 
 class KapacitorSettings(HeartbeatSettings):
     """How to reach Kapacitor, which template the deadman tasks come from and how
-    their alerts leave Kapacitor (installer and lifecycle functions alike)."""
+    their alerts leave Kapacitor (the installer renders the handler)."""
 
     kapacitor_url: str = "http://127.0.0.1:9092"
     kapacitor_username: str | None = None

@@ -1129,7 +1129,7 @@ def test_template_matches_captured_kapacitor_template() -> None:
     captured = next(e for e in exchanges if e["note"] == "get template (exists)")
     shipped = (ROOT / "knative" / "template" / TEMPLATE_NAME).read_text(encoding="utf-8")
     # The capture was made with a 10 s period; the shipped template runs every
-    # minute as the seed's does. Everything else is the captured script.
+    # minute as the original pipeline's does. Everything else is the captured script.
     assert "var period = 1m\n" in shipped
     assert (
         shipped.replace("var period = 1m\n", "var period = 10s\n")

@@ -175,7 +175,7 @@ def test_local_stack_tasks_check_every_task_period(
     stack = stack_for("httppost")
     [device] = enabled_devices(stack, 1)
     task = stack.emulator.task(f"{device}_not_fed")
-    # The template says 1m, as the seed's; the local run shortens it per task.
+    # The template says 1m, as the original pipeline's; the local run shortens it per task.
     assert "var period = 1m\n" in task.script
     period = task.vars["period"]
     assert (period.type, period.value) == ("duration", 10_000_000_000)

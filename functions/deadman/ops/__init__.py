@@ -5,10 +5,11 @@
 * ``dlq``: read and replay the dead-letter topic;
 * ``audit`` (and ``desired``): compare Kapacitor's tasks with the lifecycle topics;
 * ``health``: tell a healthy Kapacitor from a wedged or down one;
+* ``heartbeat``: the canary task and ``heartbeat check``;
 * ``cli``: ``deadmanctl`` itself.
 
 Every command exits 0 when all is well, 1 when it found something to act on
-(drift, a wedged Kapacitor, letters not replayed) and 2 when it could not do its
+(drift, a wedged Kapacitor, letters not replayed, a stale heartbeat) and 2 when it could not do its
 job (bad settings or arguments, Kafka or Kapacitor unreachable). Every command
 reaches Kafka through the same settings (``KafkaSettings``:
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``KAFKA_CONSUMER_CONFIG``).

@@ -1,5 +1,5 @@
 """``deadmanctl``: operator commands (template installer, dead letters, drift audit,
-Kapacitor health).
+Kapacitor health, heartbeat check).
 
 One error style for every command: ``deadmanctl: <message>`` on stderr (or
 ``{"error": …, "exit_code": 2}`` on stdout with ``--json``) and exit code 2 for

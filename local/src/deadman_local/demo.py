@@ -3,8 +3,9 @@
 Writes Debezium-shaped outbox records (structured CloudEvent JSON, no content-type
 header, so the KafkaSource stand-in wraps them as a real KafkaSource would) to the
 topics of the stack's layout (one per type, or the single topic), waits
-for the Kapacitor tasks to follow, fires a deadman alert for one device and reads
-the ``historicization-stopped`` event back from the alerts topic. Exits 0 only
+for the Kapacitor tasks to follow, fires a deadman alert for one device, reads
+the ``historicization-stopped`` event back from the alerts topic, deletes a device,
+then waits for a heartbeat and runs ``heartbeat check``. Exits 0 only
 when every step completed, otherwise 1 naming the failing step.
 """
 

@@ -95,7 +95,7 @@ class LocalStack:
     alert_delivery: str | None = None
     # The local run pulses faster than the 1m default, so the demo sees it soon.
     heartbeat_period: str = "5s"
-    # The template runs every minute, as the seed's does; tasks made by the local
+    # The template runs every minute, as the original pipeline's does; tasks made by the local
     # run check every 10 s instead (TASK_EXTRA_VARS), so a silent device shows soon.
     # None keeps the template's period.
     task_period: str | None = "10s"
@@ -182,7 +182,7 @@ class LocalStack:
                 f"unknown topic layout {self.topic_layout!r}; choose one of {sorted(TOPIC_LAYOUTS)}"
             )
         # ALERT_DELIVERY, KAPACITOR_KAFKA_CLUSTER, KAPACITOR_ALERTS_TOPIC, as the
-        # functions and the installer read them.
+        # installer reads them.
         overrides: dict[str, Any] = {
             "kapacitor_db": self.kapacitor_db,
             "heartbeat_period": self.heartbeat_period,

@@ -276,7 +276,8 @@ class KapacitorEmulator:
         emitted: float = 0,
         tags: Mapping[str, str] | None = None,
     ) -> AlertResult:
-        """Fire the task's deadman alert once and POST it to the task's endpoint.
+        """Fire the task's deadman alert once, delivered through the task's handler
+        (a POST to its endpoint, or a record from its Kafka handler).
 
         ``time`` defaults to now (whole seconds, UTC). Only an enabled, executing
         task can fire; otherwise the result carries an ``error`` and nothing is sent.
