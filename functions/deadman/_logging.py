@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,12 +42,65 @@ class JsonFormatter(logging.Formatter):
         return line
 
 
+# POSIX: a write of up to PIPE_BUF bytes to a pipe is never interleaved.
+_ATOMIC_WRITE_BYTES = getattr(select, "PIPE_BUF", 512)
+
+
+class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """One JSON line per record, written with a single ``os.write`` and no lock.
+
+    Request threads would otherwise queue on the handler's lock while one of them
+    formats and writes. A write of at most ``PIPE_BUF`` bytes to a pipe (how a
+    container's stdout reaches its runtime) or to a file opened for appending is
+    never interleaved with another, so short lines need no lock; longer ones take it.
+    """
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        if not self.filter(record):
+            return False
+        try:
+            text = self.format(record) + "\n"
+            fd = _fileno(self.stream)
+            if fd is None:  # a stream without a file (a test's capture)
+                with self._write_lock:
+                    self.stream.write(text)
+                    self.stream.flush()
+                return True
+            data = text.encode("utf-8", "backslashreplace")
+            if len(data) <= _ATOMIC_WRITE_BYTES:
+                _write_all(fd, data)
+            else:
+                with self._write_lock:
+                    _write_all(fd, data)
+        except Exception:  # noqa: BLE001 - a log line must never fail the request
+            self.handleError(record)
+        return True
+
+    @property
+    def _write_lock(self) -> threading.RLock:
+        assert self.lock is not None  # made by Handler.__init__
+        return self.lock
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
+
+
+def _fileno(stream: Any) -> int | None:
+    try:
+        stream.flush()  # what was buffered before goes first
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def configure_logging(level: str | None = None) -> None:
     """Send this package's logs to stdout as JSON lines (idempotent)."""
     logger = logging.getLogger(_ROOT)
     logger.setLevel((level or os.environ.get("LOG_LEVEL") or "INFO").upper())
     if not any(getattr(handler, "_deadman", False) for handler in logger.handlers):
-        handler = logging.StreamHandler(sys.stdout)
+        handler = _LineHandler(sys.stdout)
         handler.setFormatter(JsonFormatter())
         handler._deadman = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
