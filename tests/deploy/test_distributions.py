@@ -1,11 +1,12 @@
 """Two distributions: the runtime (what the image installs) and the local stack.
 
-The runtime wheel is built from the repository as ``pip install .`` and the
-Containerfile build it, and read: nothing of the local stack may be in it.
+The runtime wheel is built from the repository's tracked files as ``pip install .``
+and the Containerfile build it, and read: nothing of the local stack may be in it.
 """
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -20,6 +21,18 @@ from tests.support.paths import FUNCTIONS_SOURCE, ROOT
 
 @cache
 def wheel(project: str, out: Path) -> zipfile.ZipFile:
+    """The wheel of ``project`` built from the files git tracks, copied to a fresh
+    folder: what a clean checkout builds, with no ``build/`` left over from an
+    earlier build (setuptools would package a file deleted since) and none left in
+    the working tree."""
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.decode()
+    source = out / "source"
+    for name in filter(None, tracked.split("\0")):
+        if (ROOT / name).is_file():
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, source / name)
     subprocess.run(
         [
             sys.executable,
@@ -31,7 +44,7 @@ def wheel(project: str, out: Path) -> zipfile.ZipFile:
             "--no-build-isolation",
             "--wheel-dir",
             str(out),
-            str(ROOT / project),
+            str(source / project),
         ],
         check=True,
         capture_output=True,
