@@ -50,9 +50,11 @@ class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """One JSON line per record, written with a single ``os.write`` and no lock.
 
     Request threads would otherwise queue on the handler's lock while one of them
-    formats and writes. A write of at most ``PIPE_BUF`` bytes to a pipe (how a
-    container's stdout reaches its runtime) or to a file opened for appending is
-    never interleaved with another, so short lines need no lock; longer ones take it.
+    formats and writes. POSIX keeps a write of at most ``PIPE_BUF`` bytes to a pipe
+    (how a container's stdout reaches its runtime) whole, so such lines need no
+    lock; longer ones take it, which orders them within this process only (as the
+    stdlib's handler does; a Service runs one worker). Linux also keeps such writes
+    to a regular file whole, appending or not.
     """
 
     def handle(self, record: logging.LogRecord) -> bool:

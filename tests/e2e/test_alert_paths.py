@@ -29,8 +29,11 @@ T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 def stack_for(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Callable[[str], LocalStack]]:
-    """The stack of each alert delivery, started on first use."""
+    """The stack of each alert delivery, started on first use (with the local run's
+    own task period: a TASK_EXTRA_VARS of the caller's shell is left out)."""
     started: dict[str, LocalStack] = {}
+    environment = pytest.MonkeyPatch()
+    environment.delenv("TASK_EXTRA_VARS", raising=False)
 
     def get(delivery: str) -> LocalStack:
         if delivery not in started:
@@ -50,6 +53,7 @@ def stack_for(
     yield get
     for stack in started.values():
         stack.stop()
+    environment.undo()
 
 
 def enabled_devices(stack: LocalStack, count: int) -> list[str]:

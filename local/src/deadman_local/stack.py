@@ -96,8 +96,8 @@ class LocalStack:
     # The local run pulses faster than the 1m default, so the demo sees it soon.
     heartbeat_period: str = "5s"
     # The template runs every minute, as the original pipeline's does; tasks made by the local
-    # run check every 10 s instead (TASK_EXTRA_VARS), so a silent device shows soon.
-    # None keeps the template's period.
+    # run check every 10 s instead (added to TASK_EXTRA_VARS unless those name a
+    # period), so a silent device shows soon. None keeps the template's period.
     task_period: str | None = "10s"
     sources_dir: Path = Path("kafka-sources")
     sinks_dir: Path = Path("knative")
@@ -233,8 +233,8 @@ class LocalStack:
             "ALERT_DELIVERY": settings.alert_delivery,
             "KAPACITOR_DB": self.kapacitor_db,
             "THREADS": "8",
-            **self._task_period_vars(),
             **self.function_env,
+            **self._task_period_vars(),
         }
         callback_env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
@@ -248,11 +248,19 @@ class LocalStack:
             function.start()
 
     def _task_period_vars(self) -> dict[str, str]:
-        # TASK_EXTRA_VARS set by hand wins: the functions read it as in production.
-        if self.task_period is None or "TASK_EXTRA_VARS" in os.environ:
+        """TASK_EXTRA_VARS with the local period added, unless the vars set by hand
+        (environment or ``function_env``) name a period of their own."""
+        if self.task_period is None:
             return {}
-        period = {"period": {"type": "duration", "value": self.task_period}}
-        return {"TASK_EXTRA_VARS": json.dumps(period)}
+        given = self.function_env.get("TASK_EXTRA_VARS", os.environ.get("TASK_EXTRA_VARS", ""))
+        try:
+            extra = json.loads(given) if given.strip() else {}
+        except ValueError:
+            return {}  # the functions refuse it at start-up, naming the setting
+        if not isinstance(extra, dict) or "period" in extra:
+            return {}
+        period = {"type": "duration", "value": self.task_period}
+        return {"TASK_EXTRA_VARS": json.dumps({**extra, "period": period})}
 
     def _start_emulator(self, token: str, kafka_cluster: str, heartbeat_task_id: str) -> str:
         from .kapacitor_emulator import HttpPostEndpoint, KafkaCluster, KapacitorEmulator, serve
