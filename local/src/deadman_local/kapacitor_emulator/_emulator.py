@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Self
 
 from ._alerts import LEVELS, AlertFirer, AlertResult, HttpPostEndpoint, KafkaCluster
 from ._api import ApiContext
@@ -165,6 +165,19 @@ class KapacitorEmulator:
         self.capacity.reset_counters()
         with self._calls_lock:
             self._calls.clear()
+
+    def close(self) -> None:
+        """Stop what runs beside the API: the deadman scheduler, calls held by hang
+        faults, and the Kafka producers with their delivery-report threads."""
+        self.faults.clear()
+        self.scheduler.stop()
+        self.alerts.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- knobs -----------------------------------------------------------------------
     def add_fault(self, fault: Fault) -> int:

@@ -258,7 +258,7 @@ class RunningEmulator:
         self.emulator.faults.clear()
         self.emulator.scheduler.stop()
         self.stop_listening()
-        self.emulator.alerts.close()
+        self.emulator.close()
         if self.emulator.listener is self:
             self.emulator.listener = None
 
