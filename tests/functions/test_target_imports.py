@@ -6,42 +6,21 @@ test observes what got loaded and uses none of it.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
-from tests.support.paths import FUNCTIONS_SOURCE, ROOT
+from tests.support.apps import LIFECYCLE_TARGETS, create_app_in_fresh_interpreter
 
 # Prints every loaded module; the package's own as "deadman:<name inside it>".
-PROBE = (
-    "import sys, functions_framework\n"
-    "functions_framework.create_app(sys.argv[1], sys.argv[2])\n"
-    "for name in sorted(sys.modules):\n"
-    "    print(name.replace('deadman.', 'deadman:', 1))\n"
+LIST_MODULES = (
+    "for name in sorted(sys.modules):\n    print(name.replace('deadman.', 'deadman:', 1))\n"
 )
 LIFECYCLE_ONLY = ("deadman:_kapacitor", "deadman:_lifecycle", "deadman:_service", "httpx")
 CALLBACK_ONLY = ("deadman:_alerts", "deadman:_callback", "deadman:_sinks", "confluent_kafka")
 NEVER_UNCONFIGURED = ("opentelemetry",)
-LIFECYCLE_TARGETS = ["create_alert", "enable_alert", "disable_alert", "delete_alert"]
 
 
 def modules_after_create_app(target: str) -> set[str]:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "FUNCTION_TARGET": target,
-        "KAPACITOR_DB": "iot",
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, target, str(FUNCTIONS_SOURCE)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return set(result.stdout.split())
+    return set(create_app_in_fresh_interpreter(target, then=LIST_MODULES).stdout.split())
 
 
 def loaded(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:

@@ -4,8 +4,6 @@ for the caller, and nothing of OpenTelemetry is imported unless configured."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,10 +15,11 @@ import pytest
 from deadman_local.broker import EmbeddedBroker, create_topics, read_topic
 from deadman_local.functions import FunctionProcess
 from deadman_local.kapacitor_emulator import RequestRecord
+from tests.support.apps import create_app_in_fresh_interpreter
 from tests.support.emulator import served_emulator
 from tests.support.events import inner_event, wrapped_delivery
 from tests.support.otlp import OtlpReceiver, serve_otlp
-from tests.support.paths import FUNCTIONS_SOURCE, ROOT
+from tests.support.paths import FUNCTIONS_SOURCE
 from tests.support.shared import captured_alerts
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -169,41 +168,14 @@ def test_bad_collector_changes_nothing_for_the_caller(collector_state: str, tmp_
 
 @pytest.mark.parametrize("target", ["enable_alert", "alert_callback"])
 def test_no_opentelemetry_imported_unless_configured(target: str) -> None:
-    probe = (
-        "import sys, functions_framework\n"
-        "functions_framework.create_app(sys.argv[1], sys.argv[2])\n"
-    )
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "FUNCTION_TARGET": target,
-        "KAPACITOR_DB": "iot",
-        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
-    }
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", probe, target, str(FUNCTIONS_SOURCE)],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = create_app_in_fresh_interpreter(target, python_options=("-X", "importtime"))
     imported = [line.split("|")[-1].strip() for line in result.stderr.splitlines()]
     assert imported, result.stderr[:500]
     assert not [name for name in imported if name.startswith("opentelemetry")]
-    configured = subprocess.run(
-        [
-            sys.executable,
-            "-X",
-            "importtime",
-            "-c",
-            probe + "import opentelemetry.sdk.trace\n",
-            target,
-            str(FUNCTIONS_SOURCE),
-        ],
-        env={**env, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+    configured = create_app_in_fresh_interpreter(
+        target,
+        then="import opentelemetry.sdk.trace\n",
+        python_options=("-X", "importtime"),
+        env={"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"},
     )
     assert "opentelemetry" in configured.stderr  # the probe sees them when they are there

@@ -4,6 +4,8 @@ process, and what their answers must look like."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from werkzeug.test import TestResponse
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator
 from tests.support.emulator import RequestLog
-from tests.support.paths import FUNCTIONS_SOURCE
+from tests.support.paths import FUNCTIONS_SOURCE, ROOT
 from tests.support.receiver import ScriptedReceiver
 
 # The ``function_client`` fixture: a target and its environment in, a client out.
@@ -30,6 +32,34 @@ def create_app(target: str, source: Path = FUNCTIONS_SOURCE) -> Flask:
     """functions-framework's app for ``target`` of ``source``, as a worker builds it."""
     app: Flask = functions_framework.create_app(target, str(source))  # type: ignore[no-untyped-call]
     return app
+
+
+def create_app_in_fresh_interpreter(
+    target: str,
+    then: str = "",
+    python_options: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run ``create_app(target)`` in a new interpreter with a minimal environment,
+    then the code ``then``; the finished process, its output captured as text."""
+    probe = (
+        "import sys, functions_framework\n"
+        "functions_framework.create_app(sys.argv[1], sys.argv[2])\n" + then
+    )
+    base = {
+        "PATH": "/usr/bin:/bin",
+        "FUNCTION_TARGET": target,
+        "KAPACITOR_DB": "iot",
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+    }
+    return subprocess.run(
+        [sys.executable, *python_options, "-c", probe, target, str(FUNCTIONS_SOURCE)],
+        env={**base, **(env or {})},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 def json_of(response: TestResponse) -> Any:
