@@ -57,23 +57,23 @@ class _LineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     to a regular file whole, appending or not.
     """
 
+    def __init__(self, stream: Any) -> None:
+        super().__init__(stream)
+        self._fd = _fileno(stream)
+
     def handle(self, record: logging.LogRecord) -> bool:
+        if self._fd is None:  # a stream without a file (a test's capture)
+            return super().handle(record)
         if not self.filter(record):
             return False
         try:
-            text = self.format(record) + "\n"
-            fd = _fileno(self.stream)
-            if fd is None:  # a stream without a file (a test's capture)
-                with self._write_lock:
-                    self.stream.write(text)
-                    self.stream.flush()
-                return True
-            data = text.encode("utf-8", "backslashreplace")
+            data = (self.format(record) + "\n").encode("utf-8", "backslashreplace")
+            self.stream.flush()  # what was buffered before goes first
             if len(data) <= _ATOMIC_WRITE_BYTES:
-                _write_all(fd, data)
+                _write_all(self._fd, data)
             else:
                 with self._write_lock:
-                    _write_all(fd, data)
+                    _write_all(self._fd, data)
         except Exception:  # noqa: BLE001 - a log line must never fail the request
             self.handleError(record)
         return True
@@ -91,7 +91,6 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _fileno(stream: Any) -> int | None:
     try:
-        stream.flush()  # what was buffered before goes first
         return int(stream.fileno())
     except (AttributeError, OSError, ValueError):
         return None

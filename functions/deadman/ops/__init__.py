@@ -9,8 +9,8 @@
 * ``cli``: ``deadmanctl`` itself.
 
 Every command exits 0 when all is well, 1 when it found something to act on
-(drift, a wedged Kapacitor, letters not replayed, a stale heartbeat) and 2 when it could not do its
-job (bad settings or arguments, Kafka or Kapacitor unreachable). Every command
+(drift, a wedged Kapacitor, letters not replayed, a stale heartbeat) and 2 when it
+could not do its job (bad settings or arguments, Kafka or Kapacitor unreachable). Every command
 reaches Kafka through the same settings (``KafkaSettings``:
 ``KAFKA_BOOTSTRAP_SERVERS`` and ``KAFKA_CONSUMER_CONFIG``).
 """

@@ -3,8 +3,8 @@
 Idempotent: the template is created when missing and updated only when its script
 differs, because Kapacitor re-renders and restarts every task made from a
 template on each update. That same re-rendering is what makes a change of alert
-delivery one command: the template file holds the original pipeline's ``.post()`` handler,
-and with ``ALERT_DELIVERY=kafka`` the installer renders the Kafka event handler
+delivery one command: the template file holds the original pipeline's ``.post()``
+handler, and with ``ALERT_DELIVERY=kafka`` the installer renders the Kafka event handler
 in its place (``.kafka().cluster(KAPACITOR_KAFKA_CLUSTER)
 .kafkaTopic(KAPACITOR_ALERTS_TOPIC)``); installing it moves every existing task
 to the new delivery, and tasks made later inherit it. No task var is involved.

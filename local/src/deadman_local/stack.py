@@ -95,9 +95,9 @@ class LocalStack:
     alert_delivery: str | None = None
     # The local run pulses faster than the 1m default, so the demo sees it soon.
     heartbeat_period: str = "5s"
-    # The template runs every minute, as the original pipeline's does; tasks made by the local
-    # run check every 10 s instead (added to TASK_EXTRA_VARS unless those name a
-    # period), so a silent device shows soon. None keeps the template's period.
+    # The template runs every minute, as the original pipeline's does; tasks made by
+    # the local run check every 10 s instead (added to TASK_EXTRA_VARS unless those
+    # name a period), so a silent device shows soon. None keeps the template's period.
     task_period: str | None = "10s"
     sources_dir: Path = Path("kafka-sources")
     sinks_dir: Path = Path("knative")
