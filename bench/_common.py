@@ -128,6 +128,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_of(pids: dict[str, int]) -> dict[str, float]:
+    """``cpu_seconds`` of each named process, now."""
+    return {name: cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def cpu_since(pids: dict[str, int], before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds each named process used since ``before`` (from ``cpu_of``)."""
+    return {name: rounded(cpu_seconds(pid) - before[name], 2) for name, pid in pids.items()}
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """VmRSS from /proc/<pid>/status and Pss from smaps_rollup, in MiB."""
     figures: dict[str, float] = {}

@@ -39,7 +39,9 @@ from _common import (
     callback_env,
     check,
     children_of,
+    cpu_of,
     cpu_seconds,
+    cpu_since,
     median,
     percentile,
     py_spy,
@@ -246,10 +248,10 @@ def burst_function(
         assert function.pid is not None
         worker = children_of(function.pid)[0]
         pids = {"worker": worker, "load_generator": os.getpid(), "tansu": tansu}
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_before = cpu_of(pids)
         with py_spy({profile[0]: worker}, profile[1]):
             seconds, latencies, statuses = burst_callback(function.url, bodies, indexed)
-        cpu = {name: rounded(cpu_seconds(pid) - cpu_before[name], 2) for name, pid in pids.items()}
+        cpu = cpu_since(pids, cpu_before)
     failed = [s for s in statuses if not 200 <= s < 300]
     check(not failed, f"{function.target}: {len(failed)} alerts not acknowledged: {failed[:5]}")
     return {"seconds": seconds, "latencies": latencies, "cpu": cpu}

@@ -51,7 +51,8 @@ from _common import (
     callback_env,
     check,
     children_of,
-    cpu_seconds,
+    cpu_of,
+    cpu_since,
     percentile,
     rounded,
     say,
@@ -141,14 +142,6 @@ def timing(answer: dict[str, Any]) -> dict[str, Any]:
         "failed": answer["fired"] - answer["ok"],
         "errors": dict(errors),
     }
-
-
-def cpu_of(pids: dict[str, int]) -> dict[str, float]:
-    return {name: cpu_seconds(pid) for name, pid in pids.items()}
-
-
-def cpu_since(pids: dict[str, int], before: dict[str, float]) -> dict[str, float]:
-    return {name: rounded(cpu_seconds(pid) - before[name], 2) for name, pid in pids.items()}
 
 
 def storm_httppost(
