@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,3 +114,30 @@ def test_emulator_as_1_5_0_crashes_on_a_kafka_alert(kafka_broker: EmbeddedBroker
         assert "empty topic" in (result.error or "")
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"{running.url}/kapacitor/v1/ping")
+
+
+def test_emulator_close_stops_its_kafka_report_poller(kafka_broker: EmbeddedBroker) -> None:
+    """Used without serve(), the emulator's producer threads end with close()."""
+    topic = f"kapacitor-alerts-{uuid.uuid4().hex[:6]}"
+    create_topics(kafka_broker.bootstrap_servers, [topic])
+    cluster = KafkaCluster(f"direct-{uuid.uuid4().hex[:6]}", kafka_broker.bootstrap_servers)
+    script = capture()["tickscript"].replace("'kapacitor-alerts'", f"'{topic}'")
+    script = script.replace(".cluster('local')", f".cluster('{cluster.id}')")
+    with KapacitorEmulator(kafka_clusters=[cluster]) as emulator:
+        api = httpx.Client(transport=httpx.WSGITransport(app=emulator), base_url="http://k")
+        created = api.post(
+            "/kapacitor/v1/tasks",
+            json={
+                "id": "direct_not_fed",
+                "script": script,
+                "dbrps": [{"db": "iot", "rp": "autogen"}],
+                "status": "enabled",
+            },
+        )
+        assert created.status_code == 200, created.text
+        fired = emulator.fire_deadman("direct_not_fed", "CRITICAL")
+        assert fired.ok, fired
+        [poller] = [t for t in threading.enumerate() if t.name.endswith(f"-kafka-{cluster.id}")]
+        assert poller.is_alive()
+    poller.join(timeout=5)
+    assert not poller.is_alive()
