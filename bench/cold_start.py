@@ -18,8 +18,13 @@
   ``import_ratio_to_settings_floor`` divides by ``bench/floor/with_settings.py``,
   the minimal function plus one pydantic-settings class validated at import: what
   any function of this stack pays to fail fast on a bad configuration.
-  ``python -X importtime`` gives the per-module breakdown kept under
-  ``bench/profiles/``.
+* ``import_attribution``: the same create_app under ``python -X importtime``,
+  its time charged by library (``import_profile``: framework, pydantic,
+  pydantic-settings, project, outside imports), for the targets and the minimal
+  functions, medians of ``ATTRIBUTION_RUNS`` alternating runs; with
+  ``ratio_without_settings_libraries``, the target's time less pydantic and
+  pydantic-settings over the minimal function's. The per-module tree of
+  ``enable_alert`` is kept in ``bench/profiles/cold_start_importtime.txt``.
 * ``otel``: the same first-2xx launches for ``enable_alert`` and ``alert_callback``
   with ``OTEL_EXPORTER_OTLP_ENDPOINT`` set (a receiver answering 2xx): the SDK is
   imported in the worker on the first request, never by ``create_app``.
@@ -45,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import import_profile
 from _common import (
     PROFILES_DIR,
     ROOT,
@@ -168,20 +174,13 @@ SETTINGS_FLOOR_SOURCE = FLOOR_DIR / "with_settings.py"
 SIGNATURE = {**dict.fromkeys((t for t, _ in LIFECYCLE), "event"), "alert_callback": "http"}
 IMPORT_RUNS = 7
 IMPORT_RATIO_TARGET = 1.3
-
-_IMPORT_PROBE = """
-import sys, time
-started = time.perf_counter()
-import functions_framework
-app = functions_framework.create_app(sys.argv[1], sys.argv[2])
-print(round((time.perf_counter() - started) * 1000, 1))
-"""
+ATTRIBUTION_RUNS = 5
 
 
 def import_ms(env: dict[str, str], target: str, source: Path = FUNCTIONS_SOURCE) -> float:
     """Milliseconds of ``create_app(target, source)`` in a fresh interpreter."""
     output = subprocess.run(
-        [sys.executable, "-c", _IMPORT_PROBE, target, str(source)],
+        [sys.executable, "-c", import_profile.PROBE, target, str(source)],
         env={**os.environ, **env, "FUNCTION_TARGET": target},
         capture_output=True,
         text=True,
@@ -217,36 +216,36 @@ def import_ratios(envs: dict[str, dict[str, str]], runs: int) -> dict[str, dict[
     return figures
 
 
-def import_profile(env: dict[str, str], target: str, out: Path, top: int = 30) -> None:
-    """``python -X importtime`` of create_app, the heaviest modules first."""
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", _IMPORT_PROBE, target, str(FUNCTIONS_SOURCE)],
-        env={**os.environ, **env, "FUNCTION_TARGET": target},
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    rows = []
-    for line in result.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        own, cumulative, name = line[len("import time:") :].split("|", 2)
-        # One space after the bar, then two more per level of nesting.
-        rows.append((int(cumulative), int(own), name[1:].rstrip()))
-    total_ms = float(result.stdout.strip().splitlines()[-1])
-    top_level = sorted((r for r in rows if not r[2].startswith(" ")), reverse=True)
-    lines = [
-        f"# python -X importtime: create_app({target!r}) in a fresh interpreter",
-        f"create_app total: {total_ms} ms (this run, importtime's own overhead included)",
-        "",
-        "## top-level imports by cumulative time (us)",
-        *(f"{c:9d} {o:9d}  {n}" for c, o, n in top_level[:top]),
-        "",
-        "## every module by own time (us)",
-        *(f"{o:9d} {c:9d}  {n.strip()}" for c, o, n in sorted(rows, key=lambda r: -r[1])[:top]),
-    ]
-    out.write_text("\n".join(lines) + "\n")
+def import_attributions(envs: dict[str, dict[str, str]], runs: int) -> dict[str, Any]:
+    """Per target and per minimal function: create_app's ms by library (import_profile),
+    and the import ratio the target would have without pydantic and pydantic-settings.
+    Runs alternate minimal functions and targets, as for the import ratios."""
+    signatures = sorted(set(SIGNATURE.values()))
+    minimal_runs: dict[str, list[dict[str, float]]] = {s: [] for s in signatures}
+    target_runs: dict[str, list[dict[str, float]]] = {t: [] for t in envs}
+    for _ in range(runs):
+        for signature in signatures:
+            minimal_runs[signature].append(
+                import_profile.sample(signature, MINIMAL_SOURCE, {}, ROOT)
+            )
+        for target, env in envs.items():
+            target_runs[target].append(import_profile.sample(target, FUNCTIONS_SOURCE, env, ROOT))
+    minimal = {s: import_profile.medians(values) for s, values in minimal_runs.items()}
+    targets = {}
+    for target, values in target_runs.items():
+        figures: dict[str, float] = import_profile.medians(values)
+        floor = minimal[SIGNATURE[target]]["total_ms"]
+        figures["ratio_to_minimal"] = round(figures["total_ms"] / floor, 3)
+        figures["ratio_without_settings_libraries"] = (
+            import_profile.without_settings_libraries_ratio(figures, floor)
+        )
+        targets[target] = figures
+    return {"targets": targets, "minimal": minimal, "runs": runs}
+
+
+def write_import_tree(env: dict[str, str], target: str, out: Path) -> None:
+    total_ms, roots = import_profile.profile_once(target, FUNCTIONS_SOURCE, env, ROOT)
+    import_profile.write_tree(target, total_ms, roots, out)
 
 
 def worker_memory(
@@ -318,7 +317,8 @@ def run(launches: int = 3, log_dir: Path | None = None) -> dict[str, Any]:
         envs["alert_callback"] = callback_env(broker.bootstrap_servers, TOPIC)
         imports = import_ratios(envs, IMPORT_RUNS)
         PROFILES_DIR.mkdir(parents=True, exist_ok=True)
-        import_profile(env, "enable_alert", PROFILES_DIR / "cold_start_importtime.txt")
+        attributions = import_attributions(envs, ATTRIBUTION_RUNS)
+        write_import_tree(env, "enable_alert", PROFILES_DIR / "cold_start_importtime.txt")
 
         def lifecycle_request(index: int) -> tuple[dict[str, str], bytes]:
             return wrapped_delivery("device-enabled", [f"rss-{index}"], 100 + index, index)
@@ -352,6 +352,7 @@ def run(launches: int = 3, log_dir: Path | None = None) -> dict[str, Any]:
             t: i["import_ratio_to_settings_floor"] for t, i in imports.items()
         },
         "imports": imports,
+        "import_attribution": attributions,
         "import_runs": IMPORT_RUNS,
         "worker_rss_mb": worst_rss,
         "worker_memory_by_target": memory,

@@ -200,6 +200,27 @@ def markdown(results: dict[str, Any]) -> str:
             f"{i['import_ratio_to_settings_floor']:.3f} |"
             for name, i in c["imports"].items()
         ]
+        attribution = c["import_attribution"]
+        lines += [
+            "",
+            "Where `create_app`'s time goes, by library (`python -X importtime`, median of "
+            f"{attribution['runs']} alternating runs, importtime's overhead included; "
+            "bench/import_profile.py):",
+            "",
+            "| create_app of | total ms | framework | pydantic | pydantic-settings | project "
+            "| other | outside imports | ratio to minimal | ratio without pydantic(-settings) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        rows = {f"minimal `{s}` function": m for s, m in attribution["minimal"].items()}
+        rows.update(attribution["targets"])
+        lines += [
+            f"| {name} | {a['total_ms']:.1f} | {a['framework_ms']:.1f} | {a['pydantic_ms']:.1f} "
+            f"| {a['pydantic_settings_ms']:.1f} | {a['project_ms']:.1f} "
+            f"| {a['other_ms']:.1f} | {a['outside_imports_ms']:.1f} "
+            f"| {a.get('ratio_to_minimal', 1.0):.3f} "
+            f"| {a.get('ratio_without_settings_libraries', 1.0):.3f} |"
+            for name, a in rows.items()
+        ]
         lines += [
             "",
             f"Worker RSS after {c['requests_before_rss']:,} requests: "
