@@ -67,7 +67,7 @@ RATIO_TARGET = 1.2  # callback seconds / minimal function seconds
 # What the callback's POST looks like from Kapacitor's Go client.
 ALERT_HEADERS = {"Content-Type": "application/json", "User-Agent": "Go-http-client/1.1"}
 WARM_UP_INDEX = 1_000_000
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _in_threads(threads: int, work: Callable[[int], None], count: int) -> None:
