@@ -72,7 +72,7 @@ def test_import_profile_charge_stdlib_to_its_first_importer(
     _total_ms, roots = enable_alert_profile
     assert owner_of(roots, "asyncio") == "pydantic_settings"
     assert owner_of(roots, "jinja2") == "framework"
-    assert owner_of(roots, "deadman._config") == "project"
+    assert owner_of(roots, "deadman.binding") == "project"
 
 
 def test_import_profile_charge_accounts_for_every_import(
