@@ -25,7 +25,7 @@ import statistics
 import subprocess
 import sys
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,19 +97,23 @@ def parse_importtime(stderr: str) -> list[ImportedModule]:
     return stack
 
 
+def walk(roots: Iterable[ImportedModule]) -> Iterator[tuple[ImportedModule, str]]:
+    """Every module of the tree, parents first, with the group its own time is
+    charged to: its library's, or else the group of the module that imported it."""
+    pending = [(root, "other") for root in reversed(list(roots))]
+    while pending:
+        module, importer_group = pending.pop()
+        group = GROUP_OF.get(module.name.split(".")[0], importer_group)
+        yield module, group
+        pending.extend((child, group) for child in reversed(module.children))
+
+
 def charge(roots: Iterable[ImportedModule]) -> dict[str, float]:
     """Milliseconds of own import time per group (every group present, maybe 0)."""
-    totals: dict[str, float] = defaultdict(float)
-
-    def visit(module: ImportedModule, importer_group: str) -> None:
-        group = GROUP_OF.get(module.name.split(".")[0], importer_group)
+    totals = dict.fromkeys(GROUPS, 0.0)
+    for module, group in walk(roots):
         totals[group] += module.own_us / 1000
-        for child in module.children:
-            visit(child, group)
-
-    for root in roots:
-        visit(root, "other")
-    return {group: totals[group] for group in GROUPS}
+    return totals
 
 
 def profile_once(
@@ -155,12 +159,7 @@ def write_tree(
     target: str, total_ms: float, roots: list[ImportedModule], out: Path, top: int = 30
 ) -> None:
     """A text profile: the top-level imports by cumulative time, every module by own time."""
-    every: list[ImportedModule] = []
-    pending = list(roots)
-    while pending:
-        module = pending.pop()
-        every.append(module)
-        pending.extend(module.children)
+    every = [module for module, _group in walk(roots)]
     groups = charge(roots)
     lines = [
         f"# python -X importtime: create_app({target!r}) in a fresh interpreter",

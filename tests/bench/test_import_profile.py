@@ -3,8 +3,6 @@ and charges each module's time to the library that brought it in."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import import_profile
 import pytest
 from import_profile import ImportedModule
@@ -15,25 +13,13 @@ MINIMAL_SOURCE = ROOT / "bench" / "floor" / "minimal.py"
 FUNCTION_ENV = {"KAPACITOR_DB": "iot", "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
 
 
-def walk(modules: list[ImportedModule]) -> Iterator[ImportedModule]:
-    for module in modules:
-        yield module
-        yield from walk(module.children)
+def modules(roots: list[ImportedModule]) -> list[ImportedModule]:
+    return [module for module, _group in import_profile.walk(roots)]
 
 
 def owner_of(roots: list[ImportedModule], name: str) -> str:
-    """The group ``charge`` gives the module ``name``: charge its subtree alone."""
-    found: list[str] = []
-
-    def visit(module: ImportedModule, importer: str) -> None:
-        group = import_profile.GROUP_OF.get(module.name.split(".")[0], importer)
-        if module.name == name:
-            found.append(group)
-        for child in module.children:
-            visit(child, group)
-
-    for root in roots:
-        visit(root, "other")
+    """The group the import of ``name`` is charged to."""
+    found = [group for module, group in import_profile.walk(roots) if module.name == name]
     assert len(found) == 1, f"{name} imported {len(found)} times"
     return found[0]
 
@@ -47,9 +33,9 @@ def test_import_profile_tree_cumulative_is_own_plus_children(
     enable_alert_profile: tuple[float, list[ImportedModule]],
 ) -> None:
     _total_ms, roots = enable_alert_profile
-    modules = list(walk(roots))
-    assert len(modules) > 100
-    for module in modules:
+    imported = modules(roots)
+    assert len(imported) > 100
+    for module in imported:
         children = sum(child.cumulative_us for child in module.children)
         # importtime rounds each figure to a microsecond on its own.
         slack = len(module.children) + 1
@@ -60,7 +46,7 @@ def test_import_profile_tree_starts_at_the_marker(
     enable_alert_profile: tuple[float, list[ImportedModule]],
 ) -> None:
     _total_ms, roots = enable_alert_profile
-    names = {module.name for module in walk(roots)}
+    names = {module.name for module in modules(roots)}
     # The interpreter's start-up imports come before create_app and stay out.
     assert "site" not in names
     assert {"functions_framework", "deadman", "pydantic_settings"} <= names
@@ -82,7 +68,7 @@ def test_import_profile_charge_accounts_for_every_import(
     groups = import_profile.charge(roots)
     own_ms = sum(root.cumulative_us for root in roots) / 1000
     # Rounded to a microsecond per module by importtime.
-    assert sum(groups.values()) == pytest.approx(own_ms, abs=len(list(walk(roots))) / 1000)
+    assert sum(groups.values()) == pytest.approx(own_ms, abs=len(modules(roots)) / 1000)
     assert all(groups[g] > 0 for g in ("framework", "pydantic", "pydantic_settings", "project"))
     assert sum(groups.values()) < total_ms
 
