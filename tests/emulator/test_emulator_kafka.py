@@ -29,6 +29,16 @@ def capture() -> dict[str, Any]:
     return captured
 
 
+def script_task(task_id: str, script: str) -> dict[str, Any]:
+    """An enabled task made from a TICKscript (no template), as in the capture."""
+    return {
+        "id": task_id,
+        "script": script,
+        "dbrps": [{"db": "iot", "rp": "autogen"}],
+        "status": "enabled",
+    }
+
+
 def records(broker: EmbeddedBroker, topic: str) -> list[Any]:
     consumer = Consumer(
         {
@@ -67,12 +77,7 @@ def test_emulator_kafka_handler_writes_records_like_kapacitor(kafka_broker: Embe
     with serve(emulator) as running:
         created = httpx.post(
             f"{running.url}/kapacitor/v1/tasks",
-            json={
-                "id": "kafka_test_not_fed",
-                "script": script,
-                "dbrps": [{"db": "iot", "rp": "autogen"}],
-                "status": "enabled",
-            },
+            json=script_task("kafka_test_not_fed", script),
         )
         assert created.status_code == 200, created.text
         # Silent for four periods, then one point: as in the capture.
@@ -101,12 +106,7 @@ def test_emulator_as_1_5_0_crashes_on_a_kafka_alert(kafka_broker: EmbeddedBroker
     with serve(emulator) as running:
         created = httpx.post(
             f"{running.url}/kapacitor/v1/tasks",
-            json={
-                "id": "kafka_test_not_fed",
-                "script": capture()["tickscript"],
-                "dbrps": [{"db": "iot", "rp": "autogen"}],
-                "status": "enabled",
-            },
+            json=script_task("kafka_test_not_fed", capture()["tickscript"]),
         )
         assert created.status_code == 200, created.text
         result = emulator.fire_deadman("kafka_test_not_fed", "CRITICAL")
@@ -127,12 +127,7 @@ def test_emulator_close_stops_its_kafka_report_poller(kafka_broker: EmbeddedBrok
         api = httpx.Client(transport=httpx.WSGITransport(app=emulator), base_url="http://k")
         created = api.post(
             "/kapacitor/v1/tasks",
-            json={
-                "id": "direct_not_fed",
-                "script": script,
-                "dbrps": [{"db": "iot", "rp": "autogen"}],
-                "status": "enabled",
-            },
+            json=script_task("direct_not_fed", script),
         )
         assert created.status_code == 200, created.text
         fired = emulator.fire_deadman("direct_not_fed", "CRITICAL")
