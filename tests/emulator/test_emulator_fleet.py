@@ -4,33 +4,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator
 from tests.support.emulator import AlertReceiver
+from tests.support.wsgi import serve_wsgi
 
 Body = Callable[..., dict[str, Any]]
-
-
-@contextmanager
-def _serve(app: Callable[[Request], Response]) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, Request.application(app), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def _tasks(api: httpx.Client, make_task_body: Body, count: int) -> list[str]:
@@ -53,7 +39,7 @@ def test_fire_many_sends_every_alert_at_once(
         return Response(b"ok")
 
     ids = _tasks(api, make_task_body, 30)
-    with _serve(app) as url:
+    with serve_wsgi(Request.application(app)) as url:
         seeded.set_endpoint("benthos", url + "/{{.ID}}")
         fired = seeded.fire_many(ids, time=datetime(2026, 11, 21, 17, 0, tzinfo=UTC))
     assert [f.result.task_id for f in fired] == ids
@@ -79,7 +65,7 @@ def test_fire_many_keeps_to_its_concurrency(
         return Response(b"ok")
 
     ids = _tasks(api, make_task_body, 12)
-    with _serve(app) as url:
+    with serve_wsgi(Request.application(app)) as url:
         seeded.set_endpoint("benthos", url)
         fired = seeded.fire_many(ids, concurrency=3)
     assert all(f.result.ok for f in fired)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from deadman.ops.template import bundled_template
@@ -23,6 +22,7 @@ from deadman_local.kapacitor_emulator import (
 )
 from tests.support.paths import TEMPLATE_ID
 from tests.support.tasks import SUFFIX, task_body
+from tests.support.wsgi import serve_wsgi
 
 # The releases users run where their APIs differ: 1.5 (and 1.6) lack the
 # template-id list field, 1.5 the `message` key of error bodies.
@@ -116,13 +116,6 @@ def serve_alert_receiver() -> Iterator[AlertReceiver]:
             state.requests.append((request, request.get_data()))
         return Response(b"ok", status=state.status)
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_port}"
-    try:
+    with serve_wsgi(app) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()

@@ -12,8 +12,9 @@ from typing import Any
 
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.wsgi import serve_wsgi
 
 
 @dataclass(frozen=True)
@@ -117,12 +118,6 @@ class OtlpReceiver:
 @contextmanager
 def serve_otlp(delay: float = 0.0) -> Iterator[OtlpReceiver]:
     receiver = OtlpReceiver(delay=delay)
-    server = make_server("127.0.0.1", 0, receiver, threaded=True)
-    receiver.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_wsgi(receiver) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        server.shutdown()
-        thread.join()

@@ -16,8 +16,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from wsgiref.types import StartResponse, WSGIEnvironment
 
-from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
+
+from tests.support.wsgi import serve_wsgi
 
 
 @dataclass
@@ -107,12 +108,6 @@ class ScriptedReceiver:
 @contextmanager
 def serve_scripted() -> Iterator[ScriptedReceiver]:
     receiver = ScriptedReceiver()
-    server = make_server("127.0.0.1", 0, receiver, threaded=True)
-    receiver.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_wsgi(receiver) as url:
+        receiver.url = url
         yield receiver
-    finally:
-        server.shutdown()
-        thread.join()
