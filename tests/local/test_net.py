@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from subprocess import PIPE
 
@@ -63,6 +64,23 @@ def test_function_process_port_taken_by_another_listener_refuses_to_start(
     with pytest.raises(RuntimeError, match="held by another process"):
         function.start()
     assert not function.alive
+
+
+def test_function_process_waits_for_a_predecessor_to_free_its_port(
+    listener: socket.socket,
+) -> None:
+    port = listener.getsockname()[1]
+    if listens_on(os.getpid(), port) is None:
+        pytest.skip("no /proc here")
+    function = FunctionProcess(
+        "create_alert", port=port, env={"KAPACITOR_DB": "iot"}, source=FUNCTIONS_SOURCE
+    )
+    # The holder lets go while the function starts, as one killed before it does;
+    # gunicorn binds at its next attempt, and only then is the function started.
+    threading.Timer(0.5, listener.close).start()
+    with function:
+        assert function.pid is not None
+        assert listens_on(function.pid, port) is True
 
 
 @pytest.mark.parametrize(

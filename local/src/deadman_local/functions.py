@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from .net import free_port, listens_on, stop_process_group, wait_until_listening
+from .net import free_port, stop_process_group, wait_until_listening
 
 __all__ = ["FUNCTIONS_SOURCE", "FunctionProcess"]
 
@@ -111,12 +111,8 @@ class FunctionProcess:
 
     def _wait_until_listening(self, timeout: float) -> None:
         try:
+            # Only this gunicorn's listener counts (see wait_until_listening).
             wait_until_listening(self.host, self.port, timeout, self._process, self.target)
-            assert self._process is not None
-            # Something answers on the port; make sure it is this gunicorn, not a
-            # process that took the port first (gunicorn would retry, then exit).
-            if listens_on(self._process.pid, self.port) is False:
-                raise RuntimeError(f"{self.target}: port {self.port} is held by another process")
         except (RuntimeError, TimeoutError):
             self.stop()
             raise

@@ -59,15 +59,27 @@ def listens_on(pid: int, port: int) -> bool | None:
 def wait_until_listening(
     host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None, name: str
 ) -> None:
-    """Return once ``host:port`` accepts connections; raise if ``process`` exits first."""
+    """Return once ``host:port`` accepts connections on a listener ``process`` holds
+    (any listener where /proc cannot tell, or without a process); raise if
+    ``process`` exits first or the time runs out.
+
+    A listener held by another process does not count: it may be a predecessor on
+    the same port still dying after SIGKILL (the new process binds once it is gone)
+    or another program, which must never be taken for this one.
+    """
     deadline = time.monotonic() + timeout
+    held_elsewhere = ""
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode} before listening")
+            raise RuntimeError(
+                f"{name} exited with {process.returncode} before listening{held_elsewhere}"
+            )
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-            return
+            if process is None or listens_on(process.pid, port) is not False:
+                return
+            held_elsewhere = f"; port {port} is held by another process"
         time.sleep(0.02)
-    raise TimeoutError(f"{name} did not listen on {host}:{port} in {timeout} s")
+    raise TimeoutError(f"{name} did not listen on {host}:{port} in {timeout} s{held_elsewhere}")
 
 
 def stop_process_group(
