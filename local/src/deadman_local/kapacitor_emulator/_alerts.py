@@ -23,11 +23,12 @@ import ssl
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from ..kapacitor_config import HttpPostEndpoint, KafkaCluster
 from ._alertspec import AlertSpec, alert_spec, start_problem
 from ._gojson import JSONValue, marshal, rfc3339nano
 from ._gotemplate import GoDuration, GoTime, html_escape, render
@@ -39,24 +40,6 @@ from ._versions import api_version
 __all__ = ["LEVELS", "AlertFirer", "AlertResult", "HttpPostEndpoint", "KafkaCluster"]
 
 LEVELS = ("OK", "INFO", "WARNING", "CRITICAL")
-
-
-@dataclass(frozen=True)
-class HttpPostEndpoint:
-    """One ``[[httppost]]`` section: ``endpoint``, ``url``, ``headers``, ``basic-auth``."""
-
-    name: str
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-    basic_auth: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class KafkaCluster:
-    """One ``[[kafka]]`` section: ``id`` and the brokers (``bootstrap.servers``)."""
-
-    id: str
-    bootstrap_servers: str
 
 
 @dataclass(frozen=True)
