@@ -46,7 +46,7 @@ def _wait_enabled(stack: LocalStack, task_id: str, started: float) -> float:
 
 def run(records: int = RECORDS, log_dir: Path | None = None) -> dict[str, Any]:
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    stack = LocalStack(log_dir=log_dir)
+    stack = LocalStack(kapacitor="emulator", log_dir=log_dir)
     stack.start()
     try:
         assert stack.state is not None

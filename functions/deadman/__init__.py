@@ -9,7 +9,8 @@ The public surface, everything outside this package may use:
 * Kapacitor: ``KapacitorClient``, ``Task``, ``Template``, ``WEDGED_MESSAGE``;
 * alerts: ``KapacitorAlert``, ``parse_alert``, ``alert_event_id``, ``AlertMapper``,
   ``AlertCallback``, ``AlertSink``, ``HttpSink``, ``KafkaSink``;
-* settings: the ``*Settings`` classes and ``load_settings``;
+* settings: the ``*Settings`` classes, ``load_settings`` and
+  ``influxql_duration_ns`` (a duration as Kapacitor and the settings read it);
 * answers and logs: ``status_for``, ``error_body``, ``MAX_ERROR_BODY_BYTES``,
   ``JsonFormatter``, ``configure_logging``, ``get_logger``;
 * the error hierarchy (``_exceptions``), ``runtime`` (what ``main.py`` calls),
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         KafkaSettings,
         KapacitorSettings,
         LifecycleSettings,
+        influxql_duration_ns,
         load_settings,
     )
     from ._events import (
@@ -78,6 +80,7 @@ _EXPORTS = {
             "KafkaSettings",
             "KapacitorSettings",
             "LifecycleSettings",
+            "influxql_duration_ns",
             "load_settings",
         ),
         "_config",
@@ -136,6 +139,7 @@ __all__ = [
     "configure_logging",
     "error_body",
     "get_logger",
+    "influxql_duration_ns",
     "load_settings",
     "parse_alert",
     "parse_lifecycle_event",

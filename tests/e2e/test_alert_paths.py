@@ -1,5 +1,10 @@
 """Both alert paths through the whole local stack, and the failure only the Kafka
-path survives: the callback down while alerts fire."""
+path survives: the callback down while alerts fire.
+
+The demo runs on a real Kapacitor and InfluxDB (a real deadman fires when a
+device's points stop, and recovers when they resume) and on the emulator. The
+other tests fire alerts at chosen moments, which only the emulator can do.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from deadman.ops.topics import RawRecord, read_records
 from deadman_local.debezium import OutboxWriter
 from deadman_local.demo import Demo
 from deadman_local.stack import CALLBACK_SOURCE, LocalStack
+from tests.support.backends import REAL, real_binaries
 from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
@@ -25,30 +31,37 @@ DELIVERIES = ("httppost", "kafka")
 T0 = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
 
+StackFor = Callable[..., LocalStack]
+
+
 @pytest.fixture(scope="module")
-def stack_for(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Callable[[str], LocalStack]]:
-    """The stack of each alert delivery, started on first use (with the local run's
-    own task period: a TASK_EXTRA_VARS of the caller's shell is left out)."""
-    started: dict[str, LocalStack] = {}
+def stack_for(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFor]:
+    """The stack of each alert delivery and Kapacitor (``emulator`` unless told),
+    started on first use (with the local run's own task period: a TASK_EXTRA_VARS
+    of the caller's shell is left out)."""
+    started: dict[tuple[str, str], LocalStack] = {}
     environment = pytest.MonkeyPatch()
     environment.delenv("TASK_EXTRA_VARS", raising=False)
 
-    def get(delivery: str) -> LocalStack:
-        if delivery not in started:
+    def get(delivery: str, kapacitor: str = "emulator") -> LocalStack:
+        if (delivery, kapacitor) not in started:
+            if kapacitor == "real":
+                real_binaries()  # skips, or fails under REQUIRE_REAL_KAPACITOR=1
             stack = LocalStack(
+                kapacitor=kapacitor,
                 alert_delivery=delivery,
                 sources_dir=SOURCES_DIR,
                 sinks_dir=SINKS_DIR,
                 functions_source=FUNCTIONS_SOURCE,
-                log_dir=tmp_path_factory.mktemp(f"stack-{delivery}"),
+                log_dir=tmp_path_factory.mktemp(f"stack-{delivery}-{kapacitor}"),
                 # The manifests' retries, with backoffs short enough for a test run.
                 delivery_override={"backoff_delay": 0.05},
+                # A real deadman fires within two periods of the silence.
+                task_period="5s",
             )
             stack.start()
-            started[delivery] = stack
-        return started[delivery]
+            started[delivery, kapacitor] = stack
+        return started[delivery, kapacitor]
 
     yield get
     for stack in started.values():
@@ -97,7 +110,7 @@ def events_of(stack: LocalStack, devices: list[str]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("delivery", DELIVERIES)
 def test_alert_path_critical_then_ok_reach_the_events_topic(
-    delivery: str, stack_for: Callable[[str], LocalStack]
+    delivery: str, stack_for: StackFor
 ) -> None:
     stack = stack_for(delivery)
     [device] = enabled_devices(stack, 1)
@@ -115,18 +128,24 @@ def test_alert_path_critical_then_ok_reach_the_events_topic(
     ]
 
 
+@pytest.mark.parametrize("kapacitor", ["emulator", REAL])
 @pytest.mark.parametrize("delivery", DELIVERIES)
 def test_demo_completes_with_every_alert_delivery(
-    delivery: str, stack_for: Callable[[str], LocalStack]
+    delivery: str, kapacitor: str, stack_for: StackFor
 ) -> None:
-    stack = stack_for(delivery)
+    """On the real server: the deadman fires when the demo stops writing a device's
+    points and recovers when it writes again, through Kapacitor's POST or its Kafka
+    handler, into historicization-stopped and -restarted on the events topic."""
+    stack = stack_for(delivery, "real" if kapacitor == REAL else "emulator")
     assert stack.state is not None
+    assert stack.state.kapacitor_kind == ("real" if kapacitor == REAL else "emulator")
     out = io.StringIO()
     assert Demo(stack.state, out=out).run() == 0, out.getvalue()
+    assert "historicization-restarted" in out.getvalue()
 
 
 def test_kafka_path_callback_down_while_alerts_fire_loses_nothing(
-    stack_for: Callable[[str], LocalStack],
+    stack_for: StackFor,
 ) -> None:
     stack = stack_for("kafka")
     devices = enabled_devices(stack, 5)
@@ -158,7 +177,7 @@ def test_kafka_path_callback_down_while_alerts_fire_loses_nothing(
 
 
 def test_httppost_path_callback_down_loses_the_alert(
-    stack_for: Callable[[str], LocalStack],
+    stack_for: StackFor,
 ) -> None:
     """What the Kafka path is for: Kapacitor POSTs once, and never again."""
     stack = stack_for("httppost")
@@ -174,7 +193,7 @@ def test_httppost_path_callback_down_loses_the_alert(
 
 
 def test_local_stack_tasks_check_every_task_period(
-    stack_for: Callable[[str], LocalStack],
+    stack_for: StackFor,
 ) -> None:
     stack = stack_for("httppost")
     [device] = enabled_devices(stack, 1)
@@ -182,4 +201,4 @@ def test_local_stack_tasks_check_every_task_period(
     # The template says 1m, as the original pipeline's; the local run shortens it per task.
     assert "var period = 1m\n" in task.script
     period = task.vars["period"]
-    assert (period.type, period.value) == ("duration", 10_000_000_000)
+    assert (period.type, period.value) == ("duration", 5_000_000_000)

@@ -44,6 +44,7 @@ def stack_for(
     def get(layout: str) -> LocalStack:
         if layout not in started:
             stack = LocalStack(
+                kapacitor="emulator",  # the tests edit its store
                 topic_layout=layout,
                 sources_dir=SOURCES_DIR,
                 sinks_dir=SINKS_DIR,

@@ -30,6 +30,8 @@ BASE = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     # The manifests' delivery spec, with backoffs short enough for a test run.
     local = LocalStack(
+        # Faults on demand and the emulator's own state: the emulator.
+        kapacitor="emulator",
         sources_dir=SOURCES_DIR,
         sinks_dir=SINKS_DIR,
         functions_source=FUNCTIONS_SOURCE,

@@ -41,6 +41,8 @@ def running_stack(
     tmp_path_factory: pytest.TempPathFactory, name: str, **options: Any
 ) -> Iterator[LocalStack]:
     stack = LocalStack(
+        # Faults on demand and the emulator's own state: the emulator.
+        kapacitor="emulator",
         sources_dir=SOURCES_DIR,
         sinks_dir=SINKS_DIR,
         functions_source=FUNCTIONS_SOURCE,

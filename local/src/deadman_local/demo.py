@@ -2,17 +2,26 @@
 
 Writes Debezium-shaped outbox records (structured CloudEvent JSON, no content-type
 header, so the KafkaSource stand-in wraps them as a real KafkaSource would) to the
-topics of the stack's layout (one per type, or the single topic), waits
-for the Kapacitor tasks to follow, fires a deadman alert for one device, reads
-the ``historicization-stopped`` event back from the alerts topic, deletes a device,
-then waits for a heartbeat and runs ``heartbeat check``. Exits 0 only
-when every step completed, otherwise 1 naming the failing step.
+topics of the stack's layout (one per type, or the single topic) and waits for the
+Kapacitor tasks to follow. Then one device goes silent and comes back:
+
+* on a real Kapacitor, the demo writes points for its devices to InfluxDB every
+  second, stops writing one device's, and the real deadman fires within two task
+  periods; it writes again, and the deadman recovers;
+* on the emulator, which processes no data, it asks the emulator to fire CRITICAL,
+  then OK.
+
+Either way the demo reads ``historicization-stopped``, then
+``historicization-restarted``, back from the alerts topic, deletes a device, waits
+for a heartbeat and runs ``heartbeat check``. Exits 0 only when every step
+completed, otherwise 1 naming the failing step.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -56,18 +65,39 @@ class Demo:
             ("create three devices", self.create_devices),
             ("disable one of them", self.disable_one),
             ("enable it again", self.enable_again),
-            ("a device goes silent: deadman fires", self.fire_alert),
-            ("read historicization-stopped from Kafka", self.read_alert),
+            ("a device goes silent: the deadman fires", self.go_silent),
+            ("read historicization-stopped from Kafka", self.read_stopped),
+            ("the device sends again: the deadman recovers", self.send_again),
+            ("read historicization-restarted from Kafka", self.read_restarted),
             ("delete a device", self.delete_one),
             ("the heartbeat arrives: deadmanctl heartbeat check", self.heartbeat),
         ]
-        self._alert_id = ""
+        self.feeder = (
+            PointFeeder(self.state.influxdb_url, self.state.kapacitor_db, self.devices)
+            if self.data_driven
+            else None
+        )
+
+    @property
+    def data_driven(self) -> bool:
+        """Whether real deadmen watch real data (else the emulator fires on request)."""
+        return not self.state.emulated_kapacitor
+
+    @property
+    def alert_timeout(self) -> float:
+        """How long a real deadman may take: two task periods, and some slack."""
+        from deadman import influxql_duration_ns
+
+        period = influxql_duration_ns(self.state.task_period or "1m") / 1e9
+        return max(self.timeout, 2 * period + 30)
 
     def run(self) -> int:
         """Every step in order; 0 when all completed. The demo is used up after it."""
         try:
             return self._run()
         finally:
+            if self.feeder is not None:
+                self.feeder.stop()
             self.kapacitor.close()
             # A producer left alive keeps reconnecting (and logging) once the stack stops.
             self.producer.flush(5)
@@ -93,6 +123,13 @@ class Demo:
     # Steps
 
     def create_devices(self) -> str:
+        if self.feeder is not None:
+            if not self.state.influxdb_url:
+                raise DemoFailed(
+                    "create three devices",
+                    "no InfluxDB to write the devices' points to: set INFLUXDB_URL",
+                )
+            self.feeder.start()
         self._publish("device-created", self.devices)
         self._wait_tasks({device: "enabled" for device in self.devices}, "create three devices")
         return ", ".join(f"{d}{SUFFIX}: enabled" for d in self.devices)
@@ -107,27 +144,45 @@ class Demo:
         self._wait_tasks({self.devices[2]: "enabled"}, "enable it again")
         return f"{self.devices[2]}{SUFFIX}: enabled"
 
-    def fire_alert(self) -> str:
-        task = self.devices[0] + SUFFIX
-        if self.state.emulated_kapacitor:
-            reply = self.kapacitor.post(
-                "/emulator/alerts/fire", json={"task": task, "level": "CRITICAL"}
-            )
-            body = reply.json()
-            if reply.status_code != 200 or not body.get("ok"):
-                raise DemoFailed("fire the deadman", f"{reply.status_code} {body}")
-            self._alert_id = str(body.get("alert_id") or task)
-            if body.get("topic"):
-                return f"Kapacitor emulator wrote the alert to Kafka ({body['topic']})"
-            return f"Kapacitor emulator POSTed the alert; the callback answered {body['status']}"
-        raise DemoFailed(
-            "fire the deadman",
-            "a real Kapacitor fires only when data stops; run the stack with its emulator",
+    def go_silent(self) -> str:
+        device = self.devices[0]
+        if self.feeder is not None:
+            self.feeder.silence(device)
+            return f"no more points for {device}; its deadman checks every {self._period()}"
+        return self._fire(device, "CRITICAL")
+
+    def read_stopped(self) -> str:
+        return self._summary(self._find_alert(self.devices[0], "historicization-stopped"))
+
+    def send_again(self) -> str:
+        device = self.devices[0]
+        if self.feeder is not None:
+            self.feeder.resume(device)
+            return f"points for {device} again"
+        return self._fire(device, "OK")
+
+    def read_restarted(self) -> str:
+        return self._summary(self._find_alert(self.devices[0], "historicization-restarted"))
+
+    def _fire(self, device: str, level: str) -> str:
+        """Ask the emulator, which processes no data, to fire the device's deadman."""
+        reply = self.kapacitor.post(
+            "/emulator/alerts/fire", json={"task": device + SUFFIX, "level": level}
+        )
+        body = reply.json()
+        if reply.status_code != 200 or not body.get("ok"):
+            raise DemoFailed(f"fire the deadman ({level})", f"{reply.status_code} {body}")
+        if body.get("topic"):
+            return f"Kapacitor emulator wrote the {level} alert to Kafka ({body['topic']})"
+        return (
+            f"Kapacitor emulator POSTed the {level} alert; the callback answered {body['status']}"
         )
 
-    def read_alert(self) -> str:
-        device = self.devices[0]
-        event = self._find_alert(device)
+    def _period(self) -> str:
+        return self.state.task_period or "1m (the template's)"
+
+    @staticmethod
+    def _summary(event: dict[str, Any]) -> str:
         summary = {key: event[key] for key in ("type", "subject", "id", "time")}
         return json.dumps({**summary, "data": event["data"]})
 
@@ -188,7 +243,7 @@ class Demo:
         reply = self.kapacitor.get(f"/kapacitor/v1/tasks/{device}{SUFFIX}")
         return None if reply.status_code == 404 else str(reply.json().get("status"))
 
-    def _find_alert(self, device: str) -> dict[str, Any]:
+    def _find_alert(self, device: str, event_type: str) -> dict[str, Any]:
         from cloudevents.kafka import KafkaMessage, from_binary
         from confluent_kafka import Consumer
 
@@ -201,7 +256,7 @@ class Demo:
             }
         )
         consumer.subscribe([self.state.alerts_topic])
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + (self.alert_timeout if self.data_driven else self.timeout)
         try:
             while time.monotonic() < deadline:
                 message = consumer.poll(0.5)
@@ -209,11 +264,11 @@ class Demo:
                     continue
                 headers = message_headers(message.headers())
                 event = from_binary(KafkaMessage(headers, message.key(), message.value() or b""))
-                if event["subject"] == device and event["type"] == "historicization-stopped":
+                if event["subject"] == device and event["type"] == event_type:
                     return {**event.get_attributes(), "data": event.get_data()}
         finally:
             consumer.close()
-        raise DemoFailed("read the alert", f"no historicization-stopped for {device} in time")
+        raise DemoFailed("read the alert", f"no {event_type} for {device} in time")
 
     def _say(self, text: str) -> None:
         if getattr(self.out, "isatty", lambda: False)():
@@ -223,6 +278,53 @@ class Demo:
     def _progress(self, text: str) -> None:
         if getattr(self.out, "isatty", lambda: False)():
             print("\r" + text[:120].ljust(120), end="", file=self.out, flush=True)
+
+
+class PointFeeder:
+    """Writes one point a second for each device not silenced, as devices report.
+
+    Points carry the tag the template's query selects on (``ty='F'``).
+    """
+
+    def __init__(self, influxdb_url: str, db: str, devices: list[str]) -> None:
+        self.url, self.db = influxdb_url, db
+        self.fed = set(devices)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="point-feeder", daemon=True)
+        self.failure = ""
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def silence(self, device: str) -> None:
+        with self._lock:
+            self.fed.discard(device)
+
+    def resume(self, device: str) -> None:
+        with self._lock:
+            self.fed.add(device)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                with self._lock:
+                    lines = "\n".join(f"{d},ty=F value=1" for d in sorted(self.fed))
+                try:
+                    if lines:
+                        reply = client.post(
+                            f"{self.url}/write", params={"db": self.db}, content=lines
+                        )
+                        reply.raise_for_status()
+                    self.failure = ""
+                except httpx.HTTPError as error:
+                    self.failure = str(error)  # InfluxDB may be restarting: keep trying
+                self._stop.wait(1.0)
 
 
 def main() -> int:

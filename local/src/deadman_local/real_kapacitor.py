@@ -25,7 +25,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -71,12 +71,17 @@ class Binaries:
         return done.stdout.strip()
 
 
-def find_binaries(build_script: Path | None = None, *, build: bool = True) -> Binaries:
+def find_binaries(
+    build_script: Path | None = None,
+    *,
+    build: bool = True,
+    on_build: Callable[[Path], None] | None = None,
+) -> Binaries:
     """The servers to start, from the environment, ``PATH`` or the build script.
 
     ``build=False`` only looks: it never runs the build script (which may install
-    packages and compile for a minute). Raises KapacitorNotFoundError with a
-    one-line reason when nothing is found.
+    packages and compile for a minute; ``on_build`` is told before it runs).
+    Raises KapacitorNotFoundError with a one-line reason when nothing is found.
     """
     kapacitord, influxd = os.environ.get("KAPACITORD"), os.environ.get("INFLUXD")
     if kapacitord or influxd:
@@ -96,6 +101,8 @@ def find_binaries(build_script: Path | None = None, *, build: bool = True) -> Bi
         raise KapacitorNotFoundError(f"no kapacitord/influxd found: {HOW_TO_GET}")
     if not build:
         raise KapacitorNotFoundError(f"kapacitord not built yet: run {script}")
+    if on_build is not None:
+        on_build(script)
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     printed = dict(line.split("=", 1) for line in done.stdout.splitlines() if line.count("=") >= 1)
     if done.returncode != 0 or "KAPACITORD" not in printed or "INFLUXD" not in printed:

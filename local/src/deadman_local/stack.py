@@ -5,6 +5,11 @@ the local run uses the same topics, consumer groups and delivery spec as the
 cluster. ``LOCAL_TOPIC_LAYOUT=single-topic`` adds ``components/single-topic`` to
 ``kafka-sources/``, as a cluster would enable it. Where everything listens is
 printed and written to ``.local-stack.json`` for ``make demo``.
+
+Kapacitor is, in this order: the one at ``KAPACITOR_URL`` (the user's own); a real
+Kapacitor and InfluxDB started here when their binaries are found (see
+``real_kapacitor``); else the project's emulator of Kapacitor's API.
+``KAPACITOR=real`` or ``KAPACITOR=emulator`` forces one of the last two.
 """
 
 from __future__ import annotations
@@ -13,18 +18,19 @@ import json
 import os
 import secrets
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .broker import EmbeddedBroker, create_topics
-from .kapacitor_config import TEMPLATE_ENDPOINT
+from .kapacitor_config import TEMPLATE_ENDPOINT, HttpPostEndpoint, KafkaCluster
 
 if TYPE_CHECKING:
     from deadman import InstallerSettings
 from .functions import FunctionProcess
 
-__all__ = ["STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "StackState"]
+__all__ = ["KAPACITOR_KINDS", "STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "StackState"]
 
 # Paths are relative to the working directory: the repository root, where make runs.
 STATE_FILE = Path(".local-stack.json")
@@ -34,6 +40,8 @@ DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
 # The Kafka alert path: Kapacitor's alerts topic read by a KafkaSource to the callback.
 KAFKA_ALERTS_COMPONENT = "components/kafka-alerts"
 CALLBACK_SOURCE = "alert-callback"
+# KAPACITOR= values: a real server when its binaries are found (auto), or forced.
+KAPACITOR_KINDS = ("auto", "real", "emulator")
 # LOCAL_TOPIC_LAYOUT -> the kafka-sources/ components that make it.
 TOPIC_LAYOUTS: dict[str, tuple[str, ...]] = {
     "per-type": (),
@@ -73,6 +81,12 @@ class StackState:
     kapacitor_alerts_topic: str = ""
     heartbeat_task_id: str = "deadman_heartbeat"
     heartbeat_period: str = "1m"
+    # real (started here), emulator, or external (KAPACITOR_URL).
+    kapacitor_kind: str = "emulator"
+    # Where the demo writes its devices' points: the real InfluxDB, else empty.
+    influxdb_url: str = ""
+    # The deadman period of the tasks the local run makes ("" when the template's).
+    task_period: str = ""
 
     def save(self, path: Path = STATE_FILE) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2))
@@ -88,8 +102,14 @@ class LocalStack:
 
     kafka_port: int = 0
     kapacitor_port: int = 0
+    # The callback's port: fixed for an external Kapacitor's [[httppost]] url.
+    callback_port: int = 0
     kapacitor_url: str | None = None
     kapacitor_db: str = "iot"
+    # auto: a real Kapacitor when kapacitord and influxd are found, else the emulator.
+    kapacitor: str = "auto"
+    # External Kapacitor only: where its data is, for the demo's writer.
+    influxdb_url: str = ""
     topic_layout: str = "per-type"
     # None: ALERT_DELIVERY from the environment (httppost when unset).
     alert_delivery: str | None = None
@@ -112,6 +132,10 @@ class LocalStack:
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     stand_in: Any = None
     state: StackState | None = None
+    # The real InfluxDB and Kapacitor (a RealKapacitor), when started here.
+    real: Any = None
+    # Told what the stack does before it does it (make run prints it).
+    say: Callable[[str], None] = field(default=lambda _: None, repr=False)
     _served_emulator: Any = None
 
     def start(self) -> StackState:
@@ -128,6 +152,7 @@ class LocalStack:
         self.functions = {
             target: FunctionProcess(
                 target,
+                port=self.callback_port if target == "alert_callback" else 0,
                 log_path=self._log(f"{target}.log"),
                 stdout=self.function_output,
                 source=self.functions_source,
@@ -140,11 +165,21 @@ class LocalStack:
         create_topics(self.broker.bootstrap_servers, topics.all(), partitions=3)
 
         # The token authenticates Kapacitor's POST; on the Kafka path only the
-        # KafkaSource calls the callback, and it sends none.
-        token = secrets.token_urlsafe(24) if settings.alert_delivery == "httppost" else ""
-        kapacitor_url = self.kapacitor_url or self._start_emulator(
-            token, settings.kapacitor_kafka_cluster, settings.heartbeat_task_id
-        )
+        # KafkaSource calls the callback, and it sends none. An external Kapacitor's
+        # [[httppost]] section is its operator's: no token there.
+        posts_here = settings.alert_delivery == "httppost" and not self.kapacitor_url
+        token = secrets.token_urlsafe(24) if posts_here else ""
+        if self.kapacitor_url:
+            kind, kapacitor_url = "external", self.kapacitor_url
+            self.say(f"Kapacitor: external, {kapacitor_url} (KAPACITOR_URL)")
+        elif (binaries := self._real_binaries()) is not None:
+            kind = "real"
+            kapacitor_url = self._start_real(binaries, token, settings.kapacitor_kafka_cluster)
+        else:
+            kind = "emulator"
+            kapacitor_url = self._start_emulator(
+                token, settings.kapacitor_kafka_cluster, settings.heartbeat_task_id
+            )
         settings = settings.model_copy(update={"kapacitor_url": kapacitor_url})
         self._install_template(settings)
         self._start_functions(settings, topics.alerts, token)
@@ -159,7 +194,7 @@ class LocalStack:
         self.state = StackState(
             bootstrap_servers=self.broker.bootstrap_servers,
             kapacitor_url=kapacitor_url,
-            emulated_kapacitor=self.kapacitor_url is None,
+            emulated_kapacitor=kind == "emulator",
             functions={target: f.url for target, f in self.functions.items()},
             lifecycle_topics=topics.lifecycle,
             alerts_topic=topics.alerts,
@@ -171,6 +206,9 @@ class LocalStack:
             kapacitor_alerts_topic=topics.kapacitor_alerts,
             heartbeat_task_id=settings.heartbeat_task_id,
             heartbeat_period=settings.heartbeat_period,
+            kapacitor_kind=kind,
+            influxdb_url=self.real.influxdb_url if self.real is not None else self.influxdb_url,
+            task_period=self.task_period or "",
         )
         return self.state
 
@@ -262,6 +300,49 @@ class LocalStack:
         period = {"type": "duration", "value": self.task_period}
         return {"TASK_EXTRA_VARS": json.dumps({**extra, "period": period})}
 
+    def _real_binaries(self) -> Any:
+        """The real servers' binaries, or None for the emulator (saying why)."""
+        from .real_kapacitor import KapacitorNotFoundError, find_binaries
+
+        if self.kapacitor not in KAPACITOR_KINDS:
+            raise ValueError(
+                f"KAPACITOR={self.kapacitor!r}: choose one of {', '.join(KAPACITOR_KINDS)}"
+            )
+        if self.kapacitor == "emulator":
+            self.say("Kapacitor: emulator (KAPACITOR=emulator)")
+            return None
+
+        def building(script: Path) -> None:
+            self.say(f"Kapacitor: running {script} (cached after its first build)")
+
+        try:
+            return find_binaries(on_build=building)
+        except KapacitorNotFoundError as missing:
+            if self.kapacitor == "real":
+                raise
+            self.say(f"Kapacitor: emulator, no real server: {missing}")
+            return None
+
+    def _start_real(self, binaries: Any, token: str, kafka_cluster: str) -> str:
+        from .real_kapacitor import RealKapacitor
+
+        assert self.broker is not None
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        callback = self.functions["alert_callback"].url
+        self.real = RealKapacitor(
+            binaries,
+            db=self.kapacitor_db,
+            endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, callback, headers)],
+            kafka_clusters=[KafkaCluster(kafka_cluster, self.broker.bootstrap_servers)],
+            kapacitor_port=self.kapacitor_port,
+        )
+        self.real.start()
+        self.say(
+            f"Kapacitor: real, {binaries.kapacitor_version()} with InfluxDB at"
+            f" {self.real.influxdb_url} (found by {binaries.found_by})"
+        )
+        return str(self.real.kapacitor_url)
+
     def _start_emulator(self, token: str, kafka_cluster: str, heartbeat_task_id: str) -> str:
         from .kapacitor_emulator import HttpPostEndpoint, KafkaCluster, KapacitorEmulator, serve
 
@@ -286,6 +367,9 @@ class LocalStack:
         if self._served_emulator is not None:
             self._served_emulator.close()
             self._served_emulator = None
+        if self.real is not None:
+            self.real.stop()
+            self.real = None
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
@@ -297,13 +381,17 @@ class LocalStack:
         return self.log_dir / name
 
 
+_KIND_NAMES = {"real": "real", "emulator": "API emulator", "external": "KAPACITOR_URL"}
+
+
 def describe(state: StackState) -> str:
     lines = [
         "Local stack is up.",
         f"  Kafka (Tansu)      {state.bootstrap_servers}",
-        f"  Kapacitor          {state.kapacitor_url}"
-        + ("  (API emulator)" if state.emulated_kapacitor else "  (real)"),
+        f"  Kapacitor          {state.kapacitor_url}  ({_KIND_NAMES[state.kapacitor_kind]})",
     ]
+    if state.influxdb_url:
+        lines.append(f"  InfluxDB           {state.influxdb_url}")
     lines += [f"  {target:<18} {url}" for target, url in state.functions.items()]
     lines += [
         f"  lifecycle topics   {', '.join(state.lifecycle_topics)}  ({state.topic_layout})",
@@ -331,14 +419,24 @@ def run() -> int:
     stack = LocalStack(
         kafka_port=int(os.environ.get("LOCAL_KAFKA_PORT", "0")),
         kapacitor_port=int(os.environ.get("LOCAL_KAPACITOR_PORT", "0")),
+        callback_port=int(os.environ.get("LOCAL_CALLBACK_PORT", "0")),
         kapacitor_url=os.environ.get("KAPACITOR_URL") or None,
+        kapacitor=os.environ.get("KAPACITOR") or "auto",
+        influxdb_url=os.environ.get("INFLUXDB_URL", ""),
         kapacitor_db=os.environ.get("KAPACITOR_DB", "iot"),
         topic_layout=os.environ.get("LOCAL_TOPIC_LAYOUT") or "per-type",
         heartbeat_period=os.environ.get("HEARTBEAT_PERIOD") or "5s",
         task_period=os.environ.get("LOCAL_TASK_PERIOD") or "10s",
+        say=lambda line: print(line, file=sys.stderr, flush=True),
     )
+    from .real_kapacitor import KapacitorNotFoundError
+
     try:
-        state = stack.start()
+        try:
+            state = stack.start()
+        except (KapacitorNotFoundError, ValueError) as refused:
+            print(f"make run: {refused}", file=sys.stderr)
+            return 2
         state.save()
         print(describe(state), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
