@@ -93,9 +93,16 @@ def real_kapacitor() -> Iterator[RealKapacitor]:
 
 
 @pytest.fixture(scope="session")
-def _real_backend(real_kapacitor: RealKapacitor) -> Iterator[KapacitorBackend]:
+def _real_session_backend(real_kapacitor: RealKapacitor) -> Iterator[KapacitorBackend]:
     with behind_proxy(real_kapacitor.kapacitor_url) as (url, proxy):
         yield KapacitorBackend(REAL, url, real_kapacitor.kapacitor_url, proxy, real=real_kapacitor)
+
+
+@pytest.fixture
+def real_backend(_real_session_backend: KapacitorBackend) -> KapacitorBackend:
+    """The session's real Kapacitor with no task and no template, its counts reset."""
+    _real_session_backend.clear()
+    return _real_session_backend
 
 
 @pytest.fixture(params=[*EMULATED, REAL])
@@ -103,8 +110,7 @@ def kapacitor(request: pytest.FixtureRequest) -> Iterator[KapacitorBackend]:
     """Kapacitor with the project's template installed and no task, behind a
     counting proxy: the emulator as each release users run, then a real 1.5.7."""
     if request.param == REAL:
-        backend: KapacitorBackend = request.getfixturevalue("_real_backend")
-        backend.clear()
+        backend: KapacitorBackend = request.getfixturevalue("real_backend")
         backend.add_template(TEMPLATE_ID, bundled_template(TEMPLATE_ID))
         backend.proxy.reset()
         yield backend

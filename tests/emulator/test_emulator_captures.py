@@ -18,6 +18,7 @@ import pytest
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator, serve
 from tests.support.paths import CAPTURES
+from tests.support.shared import captured_request_bytes
 
 
 def _exchanges() -> list[Any]:
@@ -27,14 +28,6 @@ def _exchanges() -> list[Any]:
         return [pytest.param(None, id="captures-missing")]
     data = json.loads(path.read_text(encoding="utf-8"))
     return [pytest.param(index, id=entry["note"]) for index, entry in enumerate(data)]
-
-
-def _request_bytes(request: dict[str, Any]) -> bytes:
-    if "raw_body" in request:  # the malformed-JSON exchange sends raw text
-        return str(request["raw_body"]).encode()
-    if request.get("body") is None:  # the "empty body" exchange sends nothing
-        return b""
-    return json.dumps(request["body"]).encode()
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +45,7 @@ def replay(shared_json: Callable[[str], Any]) -> list[tuple[dict[str, Any], http
         for exchange in exchanges:
             request = exchange["request"]
             response = client.request(
-                request["method"], request["path"], content=_request_bytes(request)
+                request["method"], request["path"], content=captured_request_bytes(request)
             )
             results.append((exchange, response))
     return results

@@ -41,3 +41,11 @@ def captured_alerts() -> list[dict[str, Any]]:
     """The bodies of the alert POSTs a real Kapacitor sent (CRITICAL, then OK)."""
     posts = json.loads(shared_path("kapacitor-captures", "deadman-alert-posts.json").read_text())
     return [post["body"] for post in posts]
+
+
+def captured_request_bytes(request: dict[str, Any]) -> bytes:
+    """The body a captured request sent: raw text (the malformed-JSON exchange),
+    nothing (the empty-body exchange), or its JSON."""
+    if "raw_body" in request:
+        return str(request["raw_body"]).encode()
+    return b"" if request.get("body") is None else json.dumps(request["body"]).encode()
