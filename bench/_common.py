@@ -40,6 +40,8 @@ TEMPLATE_ID = "measurement_series_not_fed_template"
 TEMPLATE_FILE = ROOT / "functions" / "deadman" / "templates" / f"{TEMPLATE_ID}.tick"
 TASK_SUFFIX = "_not_fed"
 KAPACITOR_DB = "iot"
+# Kapacitor calls in flight per function process (BULK_CONCURRENCY, as deployed).
+BULK_CONCURRENCY = 8
 # A fixed base keeps event times (and so the work) the same from run to run.
 BASE_TIME = datetime(2026, 11, 21, 17, 0, tzinfo=UTC)
 
@@ -103,6 +105,8 @@ def machine() -> dict[str, Any]:
     return {
         "cpu_model": cpu,
         "cores": os.cpu_count() or 0,
+        # What ``nproc`` prints: the cores this process may run on.
+        "nproc": len(os.sched_getaffinity(0)),
         "memory_gib": memory_gib,
         "python": platform.python_version(),
         "platform": platform.platform(),
@@ -247,7 +251,7 @@ def lifecycle_env(kapacitor_url: str, **extra: str) -> dict[str, str]:
     return {
         "KAPACITOR_URL": kapacitor_url,
         "KAPACITOR_DB": KAPACITOR_DB,
-        "BULK_CONCURRENCY": "8",
+        "BULK_CONCURRENCY": str(BULK_CONCURRENCY),
         "MAX_DEVICES_PER_EVENT": "20000",
         "WORKERS": "1",
         "THREADS": "4",
@@ -446,9 +450,10 @@ def py_spy(pids: dict[str, int], out_dir: Path | None, rate: int = 250) -> Itera
 
 
 class SinkReceiver:
-    """Answers 202 to every POST, as a KafkaSink's ingress does (for ``K_SINK``)."""
+    """Answers 202 to every POST, as a KafkaSink's ingress does (for ``K_SINK``);
+    ``status=200`` makes it an ``[[httppost]]`` endpoint for a real Kapacitor."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: int = 202) -> None:
         import http.server
 
         owner = self
@@ -462,7 +467,7 @@ class SinkReceiver:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with owner._lock:
                     owner.received += 1
-                self.send_response(202)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

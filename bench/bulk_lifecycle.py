@@ -14,32 +14,34 @@ connections, straight to a fresh emulator with the same S and C, with no functio
 in between. The floor is what the emulator, the loopback and a minimal Python
 client cost on this machine at this moment; ``ratio_to_floor`` is what the
 function adds on top of it (gunicorn, the event, the rules, httpx, the logs).
+
+When ``deadman_local.real_kapacitor.find_binaries()`` finds them, the same event
+(200 and 1,000 devices: a real server makes tens of tasks a second) also goes to
+a fresh real Kapacitor 1.5.7 with InfluxDB and the project's template, and the
+floor is the same bare client against another fresh real server. There is no
+limit there (the server's capacity is what is measured), only tasks/s and the
+ratio to the floor. Without the binaries one line says why and only the emulator
+runs.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import itertools
 import json
 import sys
 import tempfile
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from _common import (
-    KAPACITOR_DB,
+    BULK_CONCURRENCY,
     TASK_SUFFIX,
-    TEMPLATE_ID,
     EmulatorProcess,
     call_delta,
     check,
     children_of,
-    event_time,
     lifecycle_env,
     py_spy,
     rounded,
@@ -47,10 +49,24 @@ from _common import (
     timed,
     wrapped_delivery,
 )
+from _kapacitor import (
+    EVENT_OFFSET,
+    EVENT_SECONDS,
+    BareClient,
+    per_second,
+    real_binaries,
+    real_server,
+    server_facts,
+    server_line,
+    skipped,
+)
 
 from deadman_local.functions import FunctionProcess
+from deadman_local.real_kapacitor import Binaries
 
 SIZES = (200, 2_000, 20_000)
+REAL_SIZES = (200, 1_000)
+BACKENDS = ("emulator", "real")
 SERVICE_TIME_S = 0.010
 CONCURRENCY = 8
 RATIO_TARGET = 1.2
@@ -58,64 +74,39 @@ FLOOR_RATIO_TARGET = 1.15
 LINEAR_GROWTH_MAX = 1.1
 
 
-def _task_body(device: str) -> bytes:
-    """The create body the rules send (all vars, event time and id included)."""
-    task_id = device + TASK_SUFFIX
-    variables = {
-        "name": {"type": "string", "value": task_id},
-        "measurement": {"type": "string", "value": device},
-        "db": {"type": "string", "value": KAPACITOR_DB},
-        "rp": {"type": "string", "value": "autogen"},
-        "deadman_event_time": {"type": "string", "value": event_time(2)},
-        "deadman_event_id": {"type": "string", "value": "bench-device-enabled-1"},
-    }
-    body = {
-        "id": task_id,
-        "template-id": TEMPLATE_ID,
-        "dbrps": [{"db": KAPACITOR_DB, "rp": "autogen"}],
-        "vars": variables,
-        "status": "enabled",
-    }
-    return json.dumps(body, separators=(",", ":")).encode()
-
-
 def floor_seconds(devices: int) -> float:
     """The same 2N calls from a minimal client, straight to a fresh emulator."""
     names = [f"floor{devices}-{i}" for i in range(devices)]
-    bodies = {name: _task_body(name) for name in [*names, "floor-warm-up"]}
-    local = threading.local()
     with EmulatorProcess(SERVICE_TIME_S * 1000, CONCURRENCY) as emulator:
-        address = urlsplit(emulator.url)
-
-        def connection() -> http.client.HTTPConnection:
-            if not hasattr(local, "connection"):
-                local.connection = http.client.HTTPConnection(
-                    address.hostname or "127.0.0.1", address.port, timeout=60
-                )
-            made: http.client.HTTPConnection = local.connection
-            return made
-
-        def one(name: str) -> None:
-            api = connection()
-            api.request("GET", f"/kapacitor/v1/tasks/{name}{TASK_SUFFIX}?script-format=raw")
-            found = api.getresponse()
-            found.read()
-            check(found.status == 404, f"floor: GET {name} answered {found.status}")
-            api.request(
-                "POST", "/kapacitor/v1/tasks", bodies[name], {"Content-Type": "application/json"}
-            )
-            created = api.getresponse()
-            created.read()
-            check(created.status == 200, f"floor: POST {name} answered {created.status}")
-
-        with ThreadPoolExecutor(CONCURRENCY) as pool:
-            one("floor-warm-up")
-            with timed() as elapsed:
-                list(pool.map(one, names))
+        client = BareClient(emulator.url)
+        client.create("floor-warm-up")
+        seconds = client.create_all(names, CONCURRENCY)
         state = emulator.state()
         missing = [n for n in names if n + TASK_SUFFIX not in state["tasks"]]
         check(not missing, f"floor: {len(missing)} tasks missing")
+    return seconds
+
+
+def deliver(function_url: str, client: httpx.Client, devices: list[str]) -> float:
+    """The bulk event for ``devices`` to the function; seconds until its 200."""
+    headers, body = wrapped_delivery("device-enabled", devices, EVENT_SECONDS, EVENT_OFFSET)
+    with timed() as elapsed:
+        response = client.post(function_url, headers=headers, content=body)
+    check(
+        response.status_code == 200,
+        f"{len(devices)} devices: answered {response.status_code}: {response.text[:500]}",
+    )
     return elapsed[0]
+
+
+def warm_up(function_url: str, client: httpx.Client) -> None:
+    headers, body = wrapped_delivery("device-enabled", ["warm-up"], 1, 0)
+    warm = client.post(function_url, headers=headers, content=body)
+    check(warm.status_code == 200, f"warm-up answered {warm.status_code}: {warm.text}")
+
+
+def _client() -> httpx.Client:
+    return httpx.Client(timeout=httpx.Timeout(600.0, connect=5.0))
 
 
 def run_one(devices: int, log_dir: Path, profile_dir: Path | None = None) -> dict[str, Any]:
@@ -127,26 +118,17 @@ def run_one(devices: int, log_dir: Path, profile_dir: Path | None = None) -> dic
             env=lifecycle_env(emulator.url),
             log_path=log_dir / f"enable_alert-{devices}.log",
         ) as function,
-        httpx.Client(timeout=httpx.Timeout(600.0, connect=5.0)) as client,
+        _client() as client,
     ):
-        headers, body = wrapped_delivery("device-enabled", ["warm-up"], 1, 0)
-        warm = client.post(function.url, headers=headers, content=body)
-        check(warm.status_code == 200, f"warm-up answered {warm.status_code}: {warm.text}")
+        warm_up(function.url, client)
         before = EmulatorProcess.call_counts(emulator.state())
-
-        headers, body = wrapped_delivery("device-enabled", names, 2, 1)
         assert function.pid is not None
         pids = {
             f"bulk{devices}-function-worker": children_of(function.pid)[0],
             f"bulk{devices}-emulator": emulator.pid,
         }
-        with py_spy(pids, profile_dir), timed() as elapsed:
-            response = client.post(function.url, headers=headers, content=body)
-        seconds = elapsed[0]
-        check(
-            response.status_code == 200,
-            f"{devices} devices: answered {response.status_code}: {response.text[:500]}",
-        )
+        with py_spy(pids, profile_dir):
+            seconds = deliver(function.url, client, names)
 
         state = emulator.state()
         calls = call_delta(before, EmulatorProcess.call_counts(state))
@@ -191,10 +173,55 @@ def run_one(devices: int, log_dir: Path, profile_dir: Path | None = None) -> dic
     return entry
 
 
-def run(
-    sizes: tuple[int, ...] = SIZES, log_dir: Path | None = None, profile_dir: Path | None = None
+def run_one_real(devices: int, binaries: Binaries, log_dir: Path) -> dict[str, Any]:
+    """The bulk event to the function on a fresh real server, and the floor on another."""
+    names = [f"real{devices}-{i}" for i in range(devices)]
+    with (
+        real_server(binaries) as server,
+        FunctionProcess(
+            "enable_alert",
+            env=lifecycle_env(server.url),
+            log_path=log_dir / f"enable_alert-real-{devices}.log",
+        ) as function,
+        _client() as client,
+    ):
+        warm_up(function.url, client)
+        seconds = deliver(function.url, client, names)
+        server.check_running(f"real{devices}-*", names)
+    floor_names = [f"floor{devices}-{i}" for i in range(devices)]
+    with real_server(binaries) as server:
+        bare = BareClient(server.url)
+        bare.create("floor-warm-up")
+        floor = bare.create_all(floor_names, BULK_CONCURRENCY)
+        server.check_running(f"floor{devices}-*", floor_names)
+    say(
+        f"bulk {devices} on real Kapacitor: {seconds:.2f} s ({devices / seconds:.1f} tasks/s); "
+        f"floor {floor:.2f} s, ratio {seconds / floor:.3f}"
+    )
+    return {
+        "devices": devices,
+        "seconds": rounded(seconds),
+        "tasks_per_second": per_second(devices, seconds),
+        "ms_per_device": rounded(seconds / devices * 1000),
+        "floor_seconds": rounded(floor),
+        "floor_tasks_per_second": per_second(devices, floor),
+        "ratio_to_floor": rounded(seconds / floor),
+    }
+
+
+def run_real(sizes: tuple[int, ...], log_dir: Path) -> dict[str, Any]:
+    """The real-server half, or why there is none."""
+    binaries, reason = real_binaries()
+    if binaries is None:
+        return skipped(reason)
+    facts = server_facts(binaries)
+    entries = [run_one_real(n, binaries, log_dir) for n in sizes]
+    return {**facts, "bulk_concurrency": BULK_CONCURRENCY, "entries": entries}
+
+
+def run_emulator(
+    sizes: tuple[int, ...], log_dir: Path, profile_dir: Path | None = None
 ) -> dict[str, Any]:
-    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-bulk-"))
     entries = [run_one(n, log_dir, profile_dir) for n in sizes]
     per_device = [e["ms_per_device"] for e in entries]
     # Linear: a device costs no more at a larger N than at the one before (10 %
@@ -204,7 +231,7 @@ def run(
         "entries": entries,
         "service_time_s": SERVICE_TIME_S,
         "concurrency": CONCURRENCY,
-        "bulk_concurrency": 8,
+        "bulk_concurrency": BULK_CONCURRENCY,
         "ms_per_device_spread": rounded(max(per_device) / min(per_device)),
         "ms_per_device_growth": [rounded(g) for g in growth],
         "linear": all(g <= LINEAR_GROWTH_MAX for g in growth),
@@ -214,12 +241,66 @@ def run(
     }
 
 
+def run(
+    sizes: tuple[int, ...] = SIZES,
+    log_dir: Path | None = None,
+    profile_dir: Path | None = None,
+    real_sizes: tuple[int, ...] = REAL_SIZES,
+    backends: tuple[str, ...] = BACKENDS,
+) -> dict[str, Any]:
+    """The emulator's figures at the top level (as before), the real server's in ``real``."""
+    log_dir = log_dir or Path(tempfile.mkdtemp(prefix="bench-bulk-"))
+    result = run_emulator(sizes, log_dir, profile_dir) if "emulator" in backends else {}
+    if "real" in backends:
+        result["real"] = run_real(real_sizes, log_dir)
+    return result
+
+
+def real_markdown(real: dict[str, Any], emulator: list[dict[str, Any]] | None) -> list[str]:
+    """results.md's table of the real server, and the ratio to floor per backend."""
+    if not real["available"]:
+        return ["## Bulk lifecycle on a real Kapacitor", "", f"Skipped: {real['reason']}.", ""]
+    lines = [
+        f"## Bulk lifecycle on a real Kapacitor (enable, BULK_CONCURRENCY = "
+        f"{real['bulk_concurrency']})",
+        "",
+        f"{server_line(real)}. Fresh servers for the function and for the floor.",
+        "",
+        "| devices | seconds | tasks/s | ms per device | floor (s) | floor tasks/s "
+        "| ratio to floor |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {e['devices']:,} | {e['seconds']:.2f} | {e['tasks_per_second']:.1f} | "
+        f"{e['ms_per_device']:.2f} | {e['floor_seconds']:.2f} | "
+        f"{e['floor_tasks_per_second']:.1f} | {e['ratio_to_floor']:.3f} |"
+        for e in real["entries"]
+    ]
+    by_backend = {"real Kapacitor": real["entries"]}
+    if emulator:
+        by_backend = {"emulator": emulator, **by_backend}
+    spans = [
+        f"{name} {min(e['ratio_to_floor'] for e in entries):.3f}"
+        f" to {max(e['ratio_to_floor'] for e in entries):.3f}"
+        for name, entries in by_backend.items()
+    ]
+    return [*lines, "", f"Ratio to floor per backend: {', '.join(spans)}.", ""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="emulator")
+    parser.add_argument("--real-sizes", type=int, nargs="+", default=list(REAL_SIZES))
+    parser.add_argument("--backend", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks into this folder")
     args = parser.parse_args()
-    print(json.dumps(run(tuple(args.sizes), profile_dir=args.profile), indent=2))
+    result = run(
+        tuple(args.sizes),
+        profile_dir=args.profile,
+        real_sizes=tuple(args.real_sizes),
+        backends=tuple(args.backend),
+    )
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -2,12 +2,16 @@
 
     .venv/bin/python bench/run.py              # all of them (make bench)
     .venv/bin/python bench/run.py --only bulk_lifecycle alert_burst
+    .venv/bin/python bench/run.py --only kapacitor_rates   # a real Kapacitor's creation rate
     .venv/bin/python bench/run.py --profile    # also py-spy bulk and burst into bench/profiles/
 
 Every figure is measured with its limit or baseline in the same run, side by side,
 because absolute times drift on a shared 2-core machine. A benchmark whose
 correctness check fails (a task missing, an alert not on the topic) stops the run
 with an error; a missed performance target does not, it shows in ``targets_met``.
+Where a real Kapacitor 1.5.7 and InfluxDB can be found (deadman_local.real_kapacitor),
+the bulk event also runs against it and ``kapacitor_rates`` measures its creation
+rate; where not, one line says why and those parts are skipped.
 """
 
 from __future__ import annotations
@@ -28,12 +32,20 @@ import alert_storm
 import bulk_lifecycle
 import cold_start
 import e2e_local
+import kapacitor_rates
 from _common import BENCH_DIR, PROFILES_DIR, machine, say
 from profile_summary import summarise
 
 RESULTS_JSON = BENCH_DIR / "results.json"
 RESULTS_MD = BENCH_DIR / "results.md"
-NAMES = ("bulk_lifecycle", "alert_burst", "alert_storm", "cold_start", "e2e_local")
+NAMES = (
+    "bulk_lifecycle",
+    "kapacitor_rates",
+    "alert_burst",
+    "alert_storm",
+    "cold_start",
+    "e2e_local",
+)
 
 
 def _bulk(log_dir: Path, profile: bool) -> dict[str, Any]:
@@ -129,6 +141,12 @@ def markdown(results: dict[str, Any]) -> str:
             f"ms per device spread (max/min) {setup['ms_per_device_spread']}.",
             "",
         ]
+    if "bulk_lifecycle_real" in results:
+        lines += bulk_lifecycle.real_markdown(
+            results["bulk_lifecycle_real"], results.get("bulk_lifecycle")
+        )
+    if "kapacitor_rates" in results:
+        lines += kapacitor_rates.markdown(results["kapacitor_rates"])
     if "alert_burst" in results:
         b = results["alert_burst"]
         lines += [
@@ -268,6 +286,7 @@ def main() -> int:
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "bulk_lifecycle": lambda: _bulk(log_dir, args.profile),
         "alert_burst": lambda: _burst(log_dir, args.profile),
+        "kapacitor_rates": kapacitor_rates.run,
         "alert_storm": lambda: alert_storm.run(log_dir=log_dir),
         "cold_start": lambda: cold_start.run(log_dir=log_dir),
         "e2e_local": lambda: e2e_local.run(log_dir=log_dir),
@@ -278,6 +297,7 @@ def main() -> int:
         say(f"running {name}")
         outcome = runners[name]()
         if name == "bulk_lifecycle":
+            results["bulk_lifecycle_real"] = outcome.pop("real")
             results["bulk_lifecycle"] = outcome.pop("entries")
             results["bulk_lifecycle_setup"] = outcome
         else:
