@@ -1,18 +1,19 @@
-"""The order of lifecycle events: their ``time``, then where MySQL's binlog put them.
+"""The order of lifecycle events: where MySQL's binlog put them, else their ``time``.
 
-Debezium sets a CloudEvent's ``time`` from the change's source timestamp. With
-GTIDs (MySQL 8.0.1 and later) that is the commit time in milliseconds; without,
-it is the binlog event time in whole seconds, so an enable and a disable committed
-in the same second carry equal times. The exact commit order is in the
-``iodebeziumfile``, ``iodebeziumpos`` and ``iodebeziumrow`` extensions (rows of
-one multi-row INSERT share file and position and differ by row), on the server
-``iodebeziumserverid``.
+The binlog is written in commit order, the order in which the device table took
+its changes: the ``iodebeziumfile``, ``iodebeziumpos`` and ``iodebeziumrow``
+extensions (rows of one multi-row INSERT share file and position and differ by
+row) on the server ``iodebeziumserverid``. Debezium's ``time`` is not that order:
+without GTIDs it is the binlog event's timestamp, when the *statement* started, in
+whole seconds, so a transaction that waited on a row lock commits after one whose
+statement started later. With GTIDs (MySQL 8.0.1 and later) it is the commit time
+in milliseconds.
 
 An ``EventStamp`` is an event's time and, when Debezium gave it, that binlog
-position. A stamp is newer than another when its time is later, or when the
-times are equal and both positions come from the same server's binlog and its
-position is further on. Positions from different servers (after a failover) or
-events without Debezium extensions are ordered by time alone.
+position. When both stamps carry comparable positions (same server id, same binlog
+base name: ``binlog.000009`` comes before ``binlog.000010``), the later position is
+newer, whatever the times say. Otherwise (different servers after a failover,
+events without Debezium extensions) the later time is newer.
 
 Stamps are recorded in task vars that no script declares (Kapacitor stores them
 all the same): ``deadman_event_time`` and ``deadman_event_position``.
@@ -116,10 +117,11 @@ class EventStamp:
     position: BinlogPosition | None = None
 
     def newer_than(self, other: EventStamp) -> bool:
-        if self.time != other.time:
-            return self.time > other.time
+        """Position first, where the two are comparable; time otherwise."""
         mine, theirs = self.position, other.position
-        return mine is not None and theirs is not None and mine.after(theirs)
+        if mine is not None and theirs is not None and mine.comparable_with(theirs):
+            return mine.after(theirs)
+        return self.time > other.time
 
     def task_vars(self) -> dict[str, dict[str, Any]]:
         """The vars that record this stamp on a task."""

@@ -1,4 +1,5 @@
-"""``deadmanctl audit``: tasks against the lifecycle topics, on a real broker and the emulator."""
+"""``deadmanctl audit``: tasks against the lifecycle topics, on a real broker and each
+Kapacitor backend (the emulator as 1.5.7 and 1.7.7, and a real 1.5.7)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from deadman.ops.audit import ActualTask, compare
 from deadman.ops.cli import main
 from deadman.ops.desired import DesiredState, NewestEvent
 from deadman_local.broker import EmbeddedBroker, create_topics, free_port
+from tests.support.backends import KapacitorBackend
 from tests.support.events import inner_event
 from tests.support.paths import TEMPLATE_ID
 
@@ -41,10 +43,10 @@ def at(second: int) -> str:
 
 @dataclass
 class Lab:
-    """Four fresh lifecycle topics, the emulator, and the settings the CLI reads."""
+    """Four fresh lifecycle topics, a Kapacitor backend, and the settings the CLI reads."""
 
     broker: EmbeddedBroker
-    kapacitor: Any
+    kapacitor: KapacitorBackend
     topics: dict[str, str]
     settings: LifecycleSettings
     client: KapacitorClient
@@ -88,13 +90,13 @@ class Lab:
         return code, json.loads(capsys.readouterr().out)
 
     def state(self, device: str) -> tuple[str, bool] | None:
-        task = self.kapacitor.emulator.task(device + "_not_fed")
+        task = self.kapacitor.find_task(device + "_not_fed")
         return None if task is None else (task.status, task.executing)
 
 
 @pytest.fixture
 def lab(
-    kafka_broker: EmbeddedBroker, kapacitor: Any, monkeypatch: pytest.MonkeyPatch
+    kafka_broker: EmbeddedBroker, kapacitor: KapacitorBackend, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Lab]:
     run = uuid.uuid4().hex[:8]
     topics = {action: f"audit-{run}.device-{action}" for action in ACTIONS}
@@ -239,8 +241,8 @@ def test_audit_equal_times_newest_by_binlog_position(
 
     assert lab.audit("--fix", capsys=capsys)[0] == 0
     assert lab.state("dev-p") == ("enabled", True)
-    recorded = lab.kapacitor.emulator.task("dev-p_not_fed").vars
-    assert recorded["deadman_event_position"].value.endswith("pos=2400 row=0")
+    recorded = lab.kapacitor.task("dev-p_not_fed").vars
+    assert recorded["deadman_event_position"].endswith("pos=2400 row=0")
 
 
 def test_audit_disabled_device_never_created_desires_no_task(

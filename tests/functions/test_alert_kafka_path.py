@@ -155,7 +155,9 @@ def test_install_template_then_enable_alert_alerts_go_to_the_kafka_handler(
     kafka_broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch, tmp_path: Any
 ) -> None:
     """make template + enable_alert with ALERT_DELIVERY=kafka: a Kapacitor with that
-    [[kafka]] cluster writes the task's alerts to that topic, as a real one does."""
+    [[kafka]] cluster writes the task's alerts to that topic, as a real one does.
+    Emulator only: it fires the deadman on demand, where a real one fires after the
+    template's period (1m); tests/e2e runs the Kafka path on a real Kapacitor."""
     topic = "custom.kapacitor-alerts"
     create_topics(kafka_broker.bootstrap_servers, [topic])
     emulator = KapacitorEmulator(

@@ -1,4 +1,5 @@
-"""The heartbeat: the task the installer keeps, the event the callback publishes,
+"""The heartbeat: the task the installer keeps (on each Kapacitor backend: the
+emulator as 1.5.7 and 1.7.7, and a real 1.5.7), the event the callback publishes,
 and the devices it is never mistaken for."""
 
 from __future__ import annotations
@@ -21,9 +22,8 @@ from deadman import (
 )
 from deadman.ops.audit import list_tasks
 from deadman.ops.heartbeat import install_heartbeat
-from deadman_local.kapacitor_emulator import RunningEmulator
 from tests.support.apps import AppFactory, json_of
-from tests.support.emulator import served_emulator
+from tests.support.backends import KapacitorBackend
 from tests.support.events import inner_event, wrapped_delivery
 from tests.support.receiver import ScriptedReceiver, serve_scripted
 from tests.support.shared import captured_alerts
@@ -102,54 +102,57 @@ def test_alert_callback_heartbeat_sink_down_no_ping(
     assert sink.requests("/ping") == []
 
 
-@pytest.fixture
-def served() -> Iterator[RunningEmulator]:
-    with served_emulator() as running:
-        yield running
+def installer(kapacitor: KapacitorBackend, **values: Any) -> InstallerSettings:
+    return InstallerSettings(kapacitor_url=kapacitor.url, kapacitor_db="iot", **values)
 
 
-def installer(running: RunningEmulator, **values: Any) -> InstallerSettings:
-    return InstallerSettings(kapacitor_url=running.url, kapacitor_db="iot", **values)
-
-
-def test_install_heartbeat_creates_then_leaves_alone(served: RunningEmulator) -> None:
-    settings = installer(served, heartbeat_period="5s")
+def test_install_heartbeat_creates_then_leaves_alone(kapacitor: KapacitorBackend) -> None:
+    settings = installer(kapacitor, heartbeat_period="5s")
     with KapacitorClient(settings) as client:
         assert install_heartbeat(client, settings) == "created"
-        task = served.emulator.task(HEARTBEAT)
-        assert task is not None
-        assert (task.status, task.executing) == ("enabled", True)
-        assert task.var_values["period"] == 5_000_000_000
-        assert task.var_values["measurement"] == HEARTBEAT
+        task = kapacitor.task(HEARTBEAT)
+        assert (task.status, task.executing, task.error) == ("enabled", True, "")
+        assert task.vars["period"] == 5_000_000_000
+        assert task.vars["measurement"] == HEARTBEAT
         code = [line for line in task.script.splitlines() if not line.lstrip().startswith("//")]
         assert not any(".stateChangesOnly()" in line for line in code)  # it must keep firing
         assert "|query(" in task.script  # a real source (kapacitor#2079)
         assert ".endpoint('benthos')" in task.script  # the device alerts' handler
-        last_enabled = task.last_enabled
+        writes = kapacitor.writes()
         assert install_heartbeat(client, settings) == "unchanged"
-        assert served.emulator.task(HEARTBEAT).last_enabled == last_enabled  # type: ignore[union-attr]
+        assert kapacitor.writes() == writes
+        assert kapacitor.task(HEARTBEAT).last_enabled == task.last_enabled
 
 
-def test_install_heartbeat_follows_period_and_delivery(served: RunningEmulator) -> None:
-    first = installer(served)
+def test_install_heartbeat_follows_period_and_delivery(kapacitor: KapacitorBackend) -> None:
+    """PATCH does not reload a running task: the installer must restart it, seen as a
+    new last-enabled time. That the running task took the new period is read from
+    the emulator only: a real Kapacitor shows the stored vars, not the running ones."""
+    first = installer(kapacitor)
     with KapacitorClient(first) as client:
         install_heartbeat(client, first)
-        kafka = installer(served, heartbeat_period="10s", alert_delivery="kafka")
+        before = kapacitor.task(HEARTBEAT)
+        kafka = installer(kapacitor, heartbeat_period="10s", alert_delivery="kafka")
         assert install_heartbeat(client, kafka) == "updated"
-    task = served.emulator.task(HEARTBEAT)
-    assert task is not None
-    assert task.running_vars["period"].value == 10_000_000_000  # restarted with it
+    task = kapacitor.task(HEARTBEAT)
+    assert (task.status, task.executing, task.error) == ("enabled", True, "")
+    assert task.last_enabled != before.last_enabled  # restarted
+    assert task.vars["period"] == 10_000_000_000
     assert ".kafka()" in task.script
     assert ".post()" not in task.script
+    if kapacitor.emulator is not None:
+        running = kapacitor.emulator.task(HEARTBEAT)
+        assert running is not None
+        assert running.running_vars["period"].value == 10_000_000_000  # restarted with it
 
 
-def test_install_heartbeat_disabled_removes_it(served: RunningEmulator) -> None:
-    settings = installer(served)
+def test_install_heartbeat_disabled_removes_it(kapacitor: KapacitorBackend) -> None:
+    settings = installer(kapacitor)
     with KapacitorClient(settings) as client:
         install_heartbeat(client, settings)
-        off = installer(served, heartbeat_enabled=False)
+        off = installer(kapacitor, heartbeat_enabled=False)
         assert install_heartbeat(client, off) == "removed"
-        assert served.emulator.task(HEARTBEAT) is None
+        assert kapacitor.find_task(HEARTBEAT) is None
         assert install_heartbeat(client, off) == "unchanged"
 
 
@@ -160,14 +163,17 @@ def test_installer_settings_need_a_database_for_the_heartbeat() -> None:
 
 
 def test_lifecycle_never_takes_the_heartbeat_for_a_device(
-    served: RunningEmulator, function_client: AppFactory
+    kapacitor: KapacitorBackend, function_client: AppFactory
 ) -> None:
     """A heartbeat whose id looks like a device's task id is still no device's."""
-    settings = installer(served, heartbeat_task_id="hb_not_fed")
+    settings = installer(kapacitor, heartbeat_task_id="hb_not_fed")
     with KapacitorClient(settings) as client:
         install_heartbeat(client, settings)
     client_app = function_client(
-        "delete_alert", KAPACITOR_URL=served.url, KAPACITOR_DB="iot", HEARTBEAT_TASK_ID="hb_not_fed"
+        "delete_alert",
+        KAPACITOR_URL=kapacitor.url,
+        KAPACITOR_DB="iot",
+        HEARTBEAT_TASK_ID="hb_not_fed",
     )
     delivery = wrapped_delivery(inner_event("device-deleted", ["hb", "dev-x"]))
     response = client_app.post("/", headers=delivery.headers, data=delivery.body)
@@ -175,14 +181,16 @@ def test_lifecycle_never_takes_the_heartbeat_for_a_device(
     [refused] = json_of(response)["devices"]
     assert refused["device"] == "hb"
     assert "heartbeat" in refused["reason"]
-    assert served.emulator.task("hb_not_fed") is not None
+    assert kapacitor.find_task("hb_not_fed") is not None
 
 
-def test_audit_never_lists_the_heartbeat_as_a_device(served: RunningEmulator) -> None:
-    settings = installer(served)
+def test_audit_never_lists_the_heartbeat_as_a_device(kapacitor: KapacitorBackend) -> None:
+    settings = installer(kapacitor)
     with KapacitorClient(settings) as client:
         install_heartbeat(client, settings)
-    lifecycle = LifecycleSettings(kapacitor_url=served.url, kapacitor_db="iot", task_id_suffix="")
+    lifecycle = LifecycleSettings(
+        kapacitor_url=kapacitor.url, kapacitor_db="iot", task_id_suffix=""
+    )
     with LifecycleService(lifecycle) as service:
         listed = list_tasks(
             service.client, "", lifecycle.kapacitor_template_id, 100, service.rules.reserved

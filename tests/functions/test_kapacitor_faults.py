@@ -1,7 +1,8 @@
 """A lifecycle function under gunicorn when Kapacitor dribbles or wedges.
 
 One worker thread (``THREADS=1``), so "the worker is free again" is proved by the
-next request being served.
+next request being served. Emulator only: a real Kapacitor cannot be made to dribble
+or wedge on demand.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from deadman import WEDGED_MESSAGE
 from deadman_local.functions import FunctionProcess
+from tests.support.backends import KapacitorBackend
 from tests.support.events import inner_event, wrapped_delivery
 from tests.support.paths import FUNCTIONS_SOURCE
 
@@ -24,9 +25,9 @@ TIMEOUT = 1.0
 
 
 @pytest.fixture
-def enable_alert(kapacitor: Any, tmp_path: Path) -> Iterator[FunctionProcess]:
+def enable_alert(emulated_kapacitor: KapacitorBackend, tmp_path: Path) -> Iterator[FunctionProcess]:
     env = {
-        "KAPACITOR_URL": kapacitor.url,
+        "KAPACITOR_URL": emulated_kapacitor.url,
         "KAPACITOR_DB": "iot",
         "KAPACITOR_TIMEOUT_SECONDS": str(TIMEOUT),
         "THREADS": "1",
@@ -45,8 +46,11 @@ def enable(function: FunctionProcess, device: str) -> tuple[httpx.Response, floa
 
 
 def test_enable_alert_dribbling_kapacitor_answers_503_by_the_deadline(
-    kapacitor: Any, enable_alert: FunctionProcess
+    emulated_kapacitor: KapacitorBackend, enable_alert: FunctionProcess
 ) -> None:
+    """Emulator only: a real server cannot be made to send its answer a byte at a time."""
+    kapacitor = emulated_kapacitor
+    assert kapacitor.emulator is not None
     kapacitor.emulator.dribble(0.05, path="/kapacitor/v1/tasks")
     response, took = enable(enable_alert, "slow-1")
     assert response.status_code == 503
@@ -55,12 +59,16 @@ def test_enable_alert_dribbling_kapacitor_answers_503_by_the_deadline(
     kapacitor.emulator.clear_faults()
     again, _ = enable(enable_alert, "slow-1")
     assert again.status_code == 200
-    assert kapacitor.emulator.task("slow-1_not_fed").status == "enabled"
+    assert kapacitor.task("slow-1_not_fed").status == "enabled"
 
 
 def test_enable_alert_wedged_kapacitor_answers_503_and_names_the_wedge(
-    kapacitor: Any, enable_alert: FunctionProcess, tmp_path: Path
+    emulated_kapacitor: KapacitorBackend, enable_alert: FunctionProcess, tmp_path: Path
 ) -> None:
+    """Emulator only: a real server cannot be made to accept calls and never answer
+    (kapacitor#1829 wedges it, but not on demand nor for one test)."""
+    kapacitor = emulated_kapacitor
+    assert kapacitor.emulator is not None
     fault = kapacitor.emulator.wedge()
     response, took = enable(enable_alert, "stuck-1")
     assert response.status_code == 503

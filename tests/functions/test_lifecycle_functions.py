@@ -65,6 +65,7 @@ def sender(function_client: AppFactory, kapacitor: KapacitorBackend) -> Callable
         deliver: Callable[[dict[str, Any]], HttpDelivery] = wrapped_delivery,
         target: str | None = None,
         binlog: tuple[str, int, int] | None = None,
+        server_id: str = "1",
         **env: str,
     ) -> Any:
         target = target or TARGETS[event_type]
@@ -79,6 +80,7 @@ def sender(function_client: AppFactory, kapacitor: KapacitorBackend) -> Callable
             time=time,
             event_id=event_id or f"{event_type}-{time}",
             binlog=binlog,
+            server_id=server_id,
         )
         delivery = deliver(inner)
         return clients[key].post("/", headers=delivery.headers, data=delivery.body)
@@ -262,6 +264,39 @@ def test_lifecycle_equal_times_follow_binlog_position(
         response = send(event_type, ["d"], time=T1, binlog=position, deliver=deliver_as)
         assert response.status_code == 200
     assert statuses(kapacitor) == {"d_not_fed": expected}
+
+
+@pytest.mark.parametrize("later_first", [False, True], ids=["in-order", "reversed"])
+def test_lifecycle_binlog_position_wins_over_disagreeing_times(
+    send: Callable[..., Any], kapacitor: KapacitorBackend, later_first: bool
+) -> None:
+    """Same server, no GTIDs: the disable's statement started first (earlier time)
+    but waited on the device row's lock and committed after the enable (later in
+    the binlog). The device table ends disabled; so must the task, in either order."""
+    send("device-created", ["d"], time=T0, binlog=("binlog.000003", 900, 0))
+    events = [
+        ("device-enabled", T2, ("binlog.000003", 1547, 0)),
+        ("device-disabled", T1, ("binlog.000004", 120, 0)),
+    ]
+    for event_type, time, position in reversed(events) if later_first else events:
+        assert send(event_type, ["d"], time=time, binlog=position).status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "disabled"}
+
+
+@pytest.mark.parametrize("later_first", [False, True], ids=["in-order", "reversed"])
+def test_lifecycle_across_servers_time_decides(
+    send: Callable[..., Any], kapacitor: KapacitorBackend, later_first: bool
+) -> None:
+    """After a failover the new primary's binlog is another sequence: time orders."""
+    send("device-created", ["d"], time=T0, binlog=("binlog.000003", 900, 0))
+    events = [
+        ("device-disabled", T1, ("binlog.000009", 99_000, 0), "1"),
+        ("device-enabled", T2, ("binlog.000001", 4, 0), "2"),
+    ]
+    for event_type, time, position, server in reversed(events) if later_first else events:
+        response = send(event_type, ["d"], time=time, binlog=position, server_id=server)
+        assert response.status_code == 200
+    assert statuses(kapacitor) == {"d_not_fed": "enabled"}
 
 
 def test_enable_alert_recording_a_newer_stamp_never_restarts_the_task(

@@ -112,6 +112,7 @@ class TaskState:
     created: str
     last_enabled: str
     error: str
+    script: str = ""
 
     @classmethod
     def from_api(cls, body: dict[str, Any]) -> TaskState:
@@ -125,6 +126,7 @@ class TaskState:
             created=body.get("created", ""),
             last_enabled=body.get("last-enabled", ""),
             error=body.get("error", ""),
+            script=body.get("script", ""),
         )
 
 
@@ -166,7 +168,19 @@ class KapacitorBackend:
                     return tasks
 
     def task(self, task_id: str) -> TaskState:
-        response = httpx.get(f"{self.direct_url}{API}/tasks/{task_id}", timeout=30)
+        found = self.find_task(task_id)
+        assert found is not None, f"no task {task_id}"
+        return found
+
+    def find_task(self, task_id: str) -> TaskState | None:
+        """The task (its script as stored, not reformatted), or None on a 404."""
+        response = httpx.get(
+            f"{self.direct_url}{API}/tasks/{task_id}",
+            params={"script-format": "raw"},
+            timeout=30,
+        )
+        if response.status_code == 404:
+            return None
         assert response.status_code == 200, response.text
         return TaskState.from_api(response.json())
 

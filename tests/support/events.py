@@ -18,11 +18,13 @@ def inner_event(
     event_id: str = DEFAULT_EVENT_ID,
     eventtype: str | None = None,
     binlog: tuple[str, int, int] | None = None,
+    server_id: str = "1",
 ) -> dict[str, Any]:
     """The structured CloudEvent Debezium writes for an outbox row.
 
     ``binlog`` (file, position, row) adds the extensions Debezium's MySQL source
-    gives, typed as Debezium writes them: int64 as strings, int32 as numbers.
+    gives (on server ``server_id``), typed as Debezium writes them: int64 as
+    strings, int32 as numbers.
     """
     data: dict[str, Any] = {"devicescode": devices if devices is not None else ["dev-1"]}
     if eventtype is not None:
@@ -30,7 +32,7 @@ def inner_event(
     position: dict[str, Any] = {}
     if binlog is not None:
         position = {
-            "iodebeziumserverid": "1",
+            "iodebeziumserverid": server_id,
             "iodebeziumfile": binlog[0],
             "iodebeziumpos": str(binlog[1]),
             "iodebeziumrow": binlog[2],

@@ -1,9 +1,11 @@
-"""The Kapacitor client: captured replies sorted into permanent and transient errors."""
+"""The Kapacitor client: captured replies sorted into permanent and transient errors,
+then the same calls made on each Kapacitor backend (the emulator as 1.5.7 and 1.7.7,
+and a real 1.5.7)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,8 +21,10 @@ from deadman import (
     UnknownTemplateError,
 )
 from deadman.ops.template import InstallResult, bundled_template, install_template
+from tests.support.backends import KapacitorBackend
 from tests.support.paths import TEMPLATE_ID
 from tests.support.shared import shared_path
+from tests.support.tasks import task_body
 
 
 def exchanges() -> dict[str, dict[str, Any]]:
@@ -171,24 +175,146 @@ def test_kapacitor_client_lists_every_page() -> None:
     assert [task["id"] for task in listed] == ids
 
 
+# ------------------------------------------------- the same calls on each backend
+# The answers above were captured once; these make each call on the emulator as
+# 1.5.7 and 1.7.7 and on a real 1.5.7, so a server that answers otherwise fails here.
+
+
 @pytest.fixture
-def emulated() -> KapacitorClient:
-    from deadman_local.kapacitor_emulator import KapacitorEmulator
+def live(kapacitor: KapacitorBackend) -> Iterator[KapacitorClient]:
+    """The client of the backend's proxy, as the functions make it."""
+    with KapacitorClient(KapacitorSettings(kapacitor_url=kapacitor.url)) as client:
+        yield client
 
-    transport = httpx.WSGITransport(app=KapacitorEmulator())
-    return KapacitorClient(KapacitorSettings(), transport=transport)
+
+def test_kapacitor_client_create_existing_task_raises_already_exists(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    live.create_task(task_body("live-a_not_fed", "live-a", "disabled"))
+    with pytest.raises(TaskAlreadyExistsError, match="task live-a_not_fed already exists"):
+        live.create_task(task_body("live-a_not_fed", "live-a", "disabled"))
+    assert kapacitor.statuses() == {"live-a_not_fed": "disabled"}
 
 
-def test_install_template_is_idempotent(emulated: KapacitorClient) -> None:
+def test_kapacitor_client_create_from_unknown_template_raises_unknown_template(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    with pytest.raises(UnknownTemplateError, match="unknown template nope"):
+        live.create_task(task_body("live-b_not_fed", "live-b", template_id="nope"))
+    assert kapacitor.statuses() == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (task_body("bad id/../x", "live-c"), "task ID must contain only letters"),
+        (
+            task_body(
+                "live-e_not_fed",
+                "live-e",
+                vars={
+                    **task_body("live-e_not_fed", "live-e")["vars"],
+                    "measurement": {"type": "int", "value": 3},
+                },
+            ),
+            "invalid type supplied for measurement",
+        ),
+        (
+            {k: v for k, v in task_body("live-f_not_fed", "live-f").items() if k != "dbrps"},
+            "must specify dbrp",
+        ),
+    ],
+    ids=["invalid-task-id", "var-of-wrong-type", "missing-dbrps"],
+)
+def test_kapacitor_client_create_invalid_task_is_rejected(
+    live: KapacitorClient, kapacitor: KapacitorBackend, body: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(KapacitorRejectedError, match=message) as raised:
+        live.create_task(body)
+    # Exactly a rejection: no subclass that the lifecycle rules would act upon.
+    assert type(raised.value) is KapacitorRejectedError
+    assert raised.value.status_code == 400
+    assert kapacitor.statuses() == {}
+
+
+def test_kapacitor_client_enable_missing_task_raises_task_missing(live: KapacitorClient) -> None:
+    with pytest.raises(TaskMissingError, match="task does not exist, cannot update"):
+        live.update_task("ghost_not_fed", {"status": "enabled"})
+
+
+def test_kapacitor_client_invalid_status_value_is_rejected(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    live.create_task(task_body("live-s_not_fed", "live-s", "disabled"))
+    with pytest.raises(KapacitorRejectedError, match="invalid JSON") as raised:
+        live.update_task("live-s_not_fed", {"status": "bogus"})
+    assert type(raised.value) is KapacitorRejectedError
+    assert kapacitor.statuses() == {"live-s_not_fed": "disabled"}
+
+
+def test_kapacitor_client_get_missing_task_on_server_is_none(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    assert live.get_task("ghost_not_fed") is None
+    assert kapacitor.calls == {("GET", "tasks"): 1}
+
+
+def test_kapacitor_client_get_task_on_server_reads_it(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    live.create_task(task_body("live-g_not_fed", "live-g"))
+    task = live.get_task("live-g_not_fed")
+    assert task is not None
+    assert (task.status, task.executing, task.error) == ("enabled", True, "")
+    assert task.template_id == TEMPLATE_ID
+    assert task.var_value("measurement") == "live-g"
+    assert "var period = 1m" in task.script  # the template's script, raw
+
+
+def test_kapacitor_client_delete_missing_task_on_server_is_fine(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    live.create_task(task_body("live-d_not_fed", "live-d", "disabled"))
+    live.delete_task("live-d_not_fed")
+    live.delete_task("live-d_not_fed")  # 204 again: nothing to report
+    assert kapacitor.statuses() == {}
+
+
+def test_kapacitor_client_lists_every_page_of_server_tasks(
+    live: KapacitorClient, kapacitor: KapacitorBackend
+) -> None:
+    ids = [f"page-{i}_not_fed" for i in range(7)]
+    for task_id in [*ids, "other_not_fed"]:
+        live.create_task(task_body(task_id, task_id.removesuffix("_not_fed"), "disabled"))
+    before = kapacitor.calls[("GET", "tasks")]
+    listed = list(live.list_tasks(pattern="page-*", fields=("status",), page_size=3))
+    assert [task["id"] for task in listed] == ids  # in id order, no page lost or repeated
+    assert {task["status"] for task in listed} == {"disabled"}
+    assert kapacitor.calls[("GET", "tasks")] - before == 3  # 3 + 3 + 1
+
+
+def test_install_template_is_idempotent(live: KapacitorClient, kapacitor: KapacitorBackend) -> None:
+    """Created once, left alone when only white space differs, updated when changed;
+    the update reaches the tasks already made from the template (which is what moves
+    every device to a new alert delivery with one install)."""
+    template_id = "install_check_template"
     script = bundled_template(TEMPLATE_ID)
-    assert install_template(emulated, TEMPLATE_ID, script) is InstallResult.CREATED
-    assert install_template(emulated, TEMPLATE_ID, script + "\n") is InstallResult.UNCHANGED
+    assert install_template(live, template_id, script) is InstallResult.CREATED
+    assert template_id in kapacitor.templates()
+    assert install_template(live, template_id, script + "\n") is InstallResult.UNCHANGED
+    live.create_task(task_body("tpl-1_not_fed", "tpl-1", template_id=template_id))
     changed = script.replace("var period = 1m", "var period = 20s")
-    assert install_template(emulated, TEMPLATE_ID, changed, dry_run=True) is InstallResult.UPDATED
-    template = emulated.get_template(TEMPLATE_ID)
+    writes = kapacitor.writes()
+    assert install_template(live, template_id, changed, dry_run=True) is InstallResult.UPDATED
+    assert kapacitor.writes() == writes
+    template = live.get_template(template_id)
     assert template is not None
     assert "var period = 1m" in template.script
-    assert install_template(emulated, TEMPLATE_ID, changed) is InstallResult.UPDATED
-    template = emulated.get_template(TEMPLATE_ID)
+    assert install_template(live, template_id, changed) is InstallResult.UPDATED
+    template = live.get_template(template_id)
     assert template is not None
     assert "var period = 20s" in template.script
+    task = kapacitor.task("tpl-1_not_fed")
+    assert "var period = 20s" in task.script
+    assert (task.status, task.executing, task.error) == ("enabled", True, "")
+    assert install_template(live, template_id, changed) is InstallResult.UNCHANGED

@@ -1,4 +1,4 @@
-"""Event order: time first, then the binlog position Debezium gives."""
+"""Event order: the binlog position Debezium gives where two are comparable, else time."""
 
 from __future__ import annotations
 
@@ -60,11 +60,39 @@ def test_event_stamp_equal_times_without_comparable_positions_are_equal(
     assert not EventStamp(T, other).newer_than(EventStamp(T, one))
 
 
-def test_event_stamp_time_wins_over_position() -> None:
-    newer = EventStamp(T + timedelta(milliseconds=1), at("binlog.000001", 4))
-    older = EventStamp(T, at("binlog.000009", 999_999))
+@pytest.mark.parametrize("seconds", [1, 60, -1, -60])
+def test_event_stamp_comparable_position_wins_over_time(seconds: int) -> None:
+    """Without GTIDs time is when the statement started: a transaction that waited
+    on a row lock commits later (further on in the binlog) with an earlier time."""
+    later = EventStamp(T, at("binlog.000003", 2000))
+    earlier = EventStamp(T + timedelta(seconds=seconds), at("binlog.000003", 1547))
+    assert later.newer_than(earlier)
+    assert not earlier.newer_than(later)
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (at("binlog.000001", 4, server="2"), at("binlog.000009", 999_999, server="1")),
+        (at("mysql-bin.000001", 4), at("binlog.000009", 999_999)),
+        (at("binlog.000001", 4), None),
+        (None, None),
+    ],
+)
+def test_event_stamp_time_decides_without_comparable_positions(
+    one: BinlogPosition | None, other: BinlogPosition | None
+) -> None:
+    """Across servers (a failover), binlog names or producers: the later time wins."""
+    newer = EventStamp(T + timedelta(milliseconds=1), one)
+    older = EventStamp(T, other)
     assert newer.newer_than(older)
     assert not older.newer_than(newer)
+
+
+def test_event_stamp_same_position_is_not_newer() -> None:
+    """A redelivery of one event, even with another time: not newer, a duplicate."""
+    one = EventStamp(T, at("binlog.000003", 1547, 1))
+    assert not one.newer_than(EventStamp(T - timedelta(seconds=5), at("binlog.000003", 1547, 1)))
 
 
 def test_event_stamp_task_vars_round_trip() -> None:
