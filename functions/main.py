@@ -44,6 +44,13 @@ def delete_alert(event: CloudEvent) -> None:
     runtime.handle_lifecycle(event, Action.DELETE)
 
 
+@functions_framework.cloud_event
+def device_lifecycle(event: CloudEvent) -> None:
+    """Every lifecycle event type, each applied as its own target would, in the
+    order the KafkaSource delivers them (the ordered layout)."""
+    runtime.handle_lifecycle(event)
+
+
 @functions_framework.http
 def alert_callback(request: Request) -> Response:
     """Kapacitor's [[httppost]] target: publish the alert, 2xx only once the sink has it."""

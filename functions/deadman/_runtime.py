@@ -40,12 +40,14 @@ __all__ = [
     "startup",
 ]
 
-# Target -> the lifecycle action it applies (the value of deadman.action).
+# Target -> the lifecycle action it applies (the value of deadman.action);
+# device_lifecycle applies each event's own, in the order delivered.
 LIFECYCLE_TARGETS = {
     "create_alert": "created",
     "enable_alert": "enabled",
     "disable_alert": "disabled",
     "delete_alert": "deleted",
+    "device_lifecycle": "any",
 }
 ALERT_TARGETS = frozenset({"alert_callback"})
 
@@ -103,12 +105,14 @@ def _service(key: str, settings_kind: type[_S], make: Callable[[_S], _T]) -> _T:
         return service
 
 
-def handle_lifecycle(event: CloudEvent, action: Action) -> None:
-    """Apply a delivered lifecycle CloudEvent for the devices it names."""
+def handle_lifecycle(event: CloudEvent, action: Action | None = None) -> None:
+    """Apply a delivered lifecycle CloudEvent for the devices it names: if it asks
+    for ``action``, or whatever it asks for when ``action`` is None."""
     attributes = delivered_attributes(event.get_attributes())
     lifecycle().handle(attributes, event.get_data(), action, traceparent=incoming_traceparent())
+    counted = action.value if action is not None else LIFECYCLE_TARGETS["device_lifecycle"]
     telemetry().add(
-        LIFECYCLE_EVENTS, 1, {"deadman.action": action.value, "http.response.status_code": 200}
+        LIFECYCLE_EVENTS, 1, {"deadman.action": counted, "http.response.status_code": 200}
     )
 
 

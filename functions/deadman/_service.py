@@ -67,11 +67,12 @@ class LifecycleService:
         self,
         attributes: Mapping[str, Any],
         data: Any,
-        action: Action,
+        action: Action | None,
         *,
         traceparent: str | None = None,
     ) -> list[DeviceOutcome]:
-        """Apply a delivered CloudEvent if it asks for ``action``; raise on failures.
+        """Apply a delivered CloudEvent if it asks for ``action`` (any lifecycle
+        action when None); raise on failures.
 
         The delivery is one server span, continuing ``traceparent`` (the HTTP
         header Knative sends) or else the inner event's own ``traceparent``.
@@ -79,11 +80,13 @@ class LifecycleService:
         event = parse_lifecycle_event(
             attributes, data, self.types, self.settings.max_devices_per_event
         )
+        handles = action or event.action
+        name = handles.value if handles is not None else "ignored"
         span = telemetry().server_span(
-            f"{action.value} devices",
+            f"{name} devices",
             traceparent or event.traceparent,
             {
-                "deadman.action": action.value,
+                "deadman.action": name,
                 "cloudevents.event_id": event.id,
                 "cloudevents.event_type": event.type,
                 "deadman.devices": len(event.devices),
@@ -92,13 +95,12 @@ class LifecycleService:
         with span:
             return self._handle(event, action)
 
-    def _handle(self, event: LifecycleEvent, action: Action) -> list[DeviceOutcome]:
-        if event.action is not action:
+    def _handle(self, event: LifecycleEvent, action: Action | None) -> list[DeviceOutcome]:
+        if event.action is None or (action is not None and event.action is not action):
+            handles = action.value if action is not None else "any"
             _log.info(
                 "event not handled by this function",
-                extra={
-                    "fields": {**event.log_fields(), "handles": action.value, "outcome": "ignored"}
-                },
+                extra={"fields": {**event.log_fields(), "handles": handles, "outcome": "ignored"}},
             )
             return []
         outcomes = self.apply(event)

@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from deadman import EVENT_TIME_VAR
 from deadman_local.functions import FunctionProcess
-from tests.support.apps import AppFactory, json_of
+from tests.support.apps import ORDERED_TARGET, AppFactory, json_of
 from tests.support.backends import KapacitorBackend
 from tests.support.events import (
     HttpDelivery,
@@ -30,6 +30,7 @@ from tests.support.paths import FUNCTIONS_SOURCE
 T0 = "2026-11-21T17:45:00.000Z"
 T1 = "2026-11-21T17:46:00.000Z"
 T2 = "2026-11-21T17:47:00.000Z"
+T3 = "2026-11-21T17:48:00.000Z"
 
 TARGETS = {
     "device-created": "create_alert",
@@ -476,3 +477,38 @@ def test_enable_alert_under_gunicorn(kapacitor: KapacitorBackend, tmp_path: Any)
     assert all(
         line["kafka_offset"] == "7" and line["ce_id"] == "partition:0/offset:7" for line in actions
     )
+
+
+def test_device_lifecycle_applies_every_event_type(
+    send: Callable[..., Any], kapacitor: KapacitorBackend, deliver_as: Any
+) -> None:
+    """The ordered layout's one target does what each type's own target does."""
+    steps = [
+        ("device-created", T0, {"d_not_fed": "enabled"}),
+        ("device-disabled", T1, {"d_not_fed": "disabled"}),
+        ("device-enabled", T2, {"d_not_fed": "enabled"}),
+        ("device-deleted", T3, {}),
+    ]
+    for event_type, time, expected in steps:
+        response = send(event_type, ["d"], time=time, target=ORDERED_TARGET, deliver=deliver_as)
+        assert response.status_code == 200, response.data
+        assert statuses(kapacitor) == expected
+
+
+def test_device_lifecycle_ignores_other_types(
+    send: Callable[..., Any], kapacitor: KapacitorBackend
+) -> None:
+    response = send("device-renamed", ["d"], target=ORDERED_TARGET)
+    assert response.status_code == 200
+    assert sum(kapacitor.calls.values()) == 0
+
+
+def test_device_lifecycle_legacy_eventtype(
+    function_client: AppFactory, kapacitor: KapacitorBackend
+) -> None:
+    client = function_client(ORDERED_TARGET, KAPACITOR_URL=kapacitor.url, KAPACITOR_DB="iot")
+    for eventtype, time in (("enabled", T1), ("disabled", T2)):
+        inner = inner_event("outbox.event.device", ["old"], eventtype=eventtype, time=time)
+        delivery = wrapped_delivery(inner)
+        assert client.post("/", headers=delivery.headers, data=delivery.body).status_code == 200
+        assert statuses(kapacitor) == {"old_not_fed": eventtype}

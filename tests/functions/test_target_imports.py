@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.apps import LIFECYCLE_TARGETS, create_app_in_fresh_interpreter
+from tests.support.apps import (
+    LIFECYCLE_TARGETS,
+    ORDERED_TARGET,
+    create_app_in_fresh_interpreter,
+)
 
 # Prints every loaded module; the package's own as "deadman:<name inside it>".
 LIST_MODULES = (
@@ -27,7 +31,7 @@ def loaded(modules: set[str], prefixes: tuple[str, ...]) -> list[str]:
     return sorted(m for m in modules if any(m == p or m.startswith(p + ".") for p in prefixes))
 
 
-@pytest.mark.parametrize("target", LIFECYCLE_TARGETS)
+@pytest.mark.parametrize("target", [*LIFECYCLE_TARGETS, ORDERED_TARGET])
 def test_target_imports_lifecycle_loads_no_alert_path(target: str) -> None:
     modules = modules_after_create_app(target)
     assert "deadman:_config" in modules  # the settings were validated

@@ -69,6 +69,7 @@ SOURCES: dict[str, DeliveryOptions] = {
     "reject": {"retry": 3},
     "exhaust": {"retry": 2, "backoff_policy": "exponential", "backoff_delay": "PT0.02S"},
     "ordered": {"retry": 3},
+    "held": {"retry": 2, "backoff_delay": "PT0.02S"},
     "unordered": {"ordering": "unordered"},
     "slow": {"retry": 1, "timeout": "PT0.3S"},
 }
@@ -232,6 +233,21 @@ def test_kafka_source_ordered_waits_for_the_previous_outcome(stage: Stage) -> No
     first_outcome, second = requests[2], requests[3]
     assert second.arrived >= first_outcome.answered
     stage.wait_counts("ordered", delivered=2, committed=2)
+
+
+def test_kafka_source_ordered_failing_event_holds_its_partition_then_dead_letters(
+    stage: Stage,
+) -> None:
+    """The ordered layout's rule: the next event waits through every retry of the
+    failing one, which then goes to the dead-letter topic; the next proceeds."""
+    stage.receiver.script("/held", [503, 503, 503, 200])
+    stage.produce("held", debezium_record("e-held"), debezium_record("e-next"))
+    requests = stage.receiver.wait_for("/held", 4)
+    assert [r.ce("knativekafkaoffset") for r in requests] == ["0", "0", "0", "1"]
+    assert requests[3].arrived >= requests[2].answered
+    stage.wait_counts("held", delivered=1, dead_lettered=1, committed=2)
+    [letter] = stage.dead_letters("held")
+    assert (letter.error_code, letter.attributes["id"]) == ("503", "partition:0/offset:0")
 
 
 def test_kafka_source_unordered_delivers_concurrently(stage: Stage) -> None:

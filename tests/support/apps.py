@@ -25,6 +25,8 @@ from tests.support.receiver import ScriptedReceiver
 AppFactory = Callable[..., FlaskClient]
 
 LIFECYCLE_TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert")
+# The ordered layout's one target for all four event types.
+ORDERED_TARGET = "device_lifecycle"
 CALLBACK_TOKEN = "fuzz-callback-token-5d1e"
 
 

@@ -34,7 +34,9 @@ __all__ = ["KAPACITOR_KINDS", "STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "Stac
 
 # Paths are relative to the working directory: the repository root, where make runs.
 STATE_FILE = Path(".local-stack.json")
-TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert", "alert_callback")
+LIFECYCLE_TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert")
+ORDERED_TARGET = "device_lifecycle"
+CALLBACK_TARGET = "alert_callback"
 ALERTS_SINK = "kapacitor-alerts-events"
 DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
 # The Kafka alert path: Kapacitor's alerts topic read by a KafkaSource to the callback.
@@ -46,6 +48,8 @@ KAPACITOR_KINDS = ("auto", "real", "emulator")
 TOPIC_LAYOUTS: dict[str, tuple[str, ...]] = {
     "per-type": (),
     "single-topic": ("components/single-topic",),
+    # One function for every type, fed in order from one single-partition topic.
+    "ordered": ("components/device-lifecycle",),
 }
 
 
@@ -152,12 +156,12 @@ class LocalStack:
         self.functions = {
             target: FunctionProcess(
                 target,
-                port=self.callback_port if target == "alert_callback" else 0,
+                port=self.callback_port if target == CALLBACK_TARGET else 0,
                 log_path=self._log(f"{target}.log"),
                 stdout=self.function_output,
                 source=self.functions_source,
             )
-            for target in TARGETS
+            for target in self._targets()
         }
         sources, topics = self._manifests(settings.alert_delivery)
         self.broker = EmbeddedBroker(port=self.kafka_port, log_path=self._log("tansu.log"))
@@ -211,6 +215,10 @@ class LocalStack:
             task_period=self.task_period or "",
         )
         return self.state
+
+    def _targets(self) -> tuple[str, ...]:
+        lifecycle = (ORDERED_TARGET,) if self.topic_layout == "ordered" else LIFECYCLE_TARGETS
+        return (*lifecycle, CALLBACK_TARGET)
 
     def _kapacitor_settings(self) -> InstallerSettings:
         from deadman import InstallerSettings
@@ -282,7 +290,7 @@ class LocalStack:
             **self.function_env,
         }
         for target, function in self.functions.items():
-            function.env = callback_env if target == "alert_callback" else lifecycle_env
+            function.env = callback_env if target == CALLBACK_TARGET else lifecycle_env
             function.start()
 
     def _task_period_vars(self) -> dict[str, str]:
@@ -328,7 +336,7 @@ class LocalStack:
 
         assert self.broker is not None
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        callback = self.functions["alert_callback"].url
+        callback = self.functions[CALLBACK_TARGET].url
         self.real = RealKapacitor(
             binaries,
             db=self.kapacitor_db,
@@ -347,7 +355,7 @@ class LocalStack:
         from .kapacitor_emulator import HttpPostEndpoint, KafkaCluster, KapacitorEmulator, serve
 
         assert self.broker is not None
-        callback = self.functions["alert_callback"].url
+        callback = self.functions[CALLBACK_TARGET].url
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.emulator = KapacitorEmulator(
             endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, callback, headers)],
