@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py              # all of them (make bench)
     .venv/bin/python bench/run.py --only bulk_lifecycle alert_burst
     .venv/bin/python bench/run.py --only kapacitor_rates   # a real Kapacitor's creation rate
+    .venv/bin/python bench/run.py --only ordered_lifecycle # the ordered layout's throughput
     .venv/bin/python bench/run.py --profile    # also py-spy bulk and burst into bench/profiles/
 
 Every figure is measured with its limit or baseline in the same run, side by side,
@@ -33,6 +34,7 @@ import bulk_lifecycle
 import cold_start
 import e2e_local
 import kapacitor_rates
+import ordered_lifecycle
 from _common import BENCH_DIR, PROFILES_DIR, machine, say
 from profile_summary import summarise
 
@@ -41,6 +43,7 @@ RESULTS_MD = BENCH_DIR / "results.md"
 NAMES = (
     "bulk_lifecycle",
     "kapacitor_rates",
+    "ordered_lifecycle",
     "alert_burst",
     "alert_storm",
     "cold_start",
@@ -147,6 +150,8 @@ def markdown(results: dict[str, Any]) -> str:
         )
     if "kapacitor_rates" in results:
         lines += kapacitor_rates.markdown(results["kapacitor_rates"])
+    if "ordered_lifecycle" in results:
+        lines += ordered_lifecycle.markdown(results["ordered_lifecycle"])
     if "alert_burst" in results:
         b = results["alert_burst"]
         lines += [
@@ -287,6 +292,7 @@ def main() -> int:
         "bulk_lifecycle": lambda: _bulk(log_dir, args.profile),
         "alert_burst": lambda: _burst(log_dir, args.profile),
         "kapacitor_rates": kapacitor_rates.run,
+        "ordered_lifecycle": ordered_lifecycle.run,
         "alert_storm": lambda: alert_storm.run(log_dir=log_dir),
         "cold_start": lambda: cold_start.run(log_dir=log_dir),
         "e2e_local": lambda: e2e_local.run(log_dir=log_dir),

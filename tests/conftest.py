@@ -93,16 +93,17 @@ def real_kapacitor() -> Iterator[RealKapacitor]:
 
 
 @pytest.fixture(scope="session")
-def _real_session_backend(real_kapacitor: RealKapacitor) -> Iterator[KapacitorBackend]:
+def real_session_backend(real_kapacitor: RealKapacitor) -> Iterator[KapacitorBackend]:
+    """The session's real Kapacitor behind a counting proxy, as it is (not cleared)."""
     with behind_proxy(real_kapacitor.kapacitor_url) as (url, proxy):
         yield KapacitorBackend(REAL, url, real_kapacitor.kapacitor_url, proxy, real=real_kapacitor)
 
 
 @pytest.fixture
-def real_backend(_real_session_backend: KapacitorBackend) -> KapacitorBackend:
+def real_backend(real_session_backend: KapacitorBackend) -> KapacitorBackend:
     """The session's real Kapacitor with no task and no template, its counts reset."""
-    _real_session_backend.clear()
-    return _real_session_backend
+    real_session_backend.clear()
+    return real_session_backend
 
 
 @pytest.fixture(params=[*EMULATED, REAL])

@@ -64,12 +64,12 @@ def replay_on(url: str, exchanges: list[dict[str, Any]]) -> Replay:
 
 @pytest.fixture(scope="module")
 def replays(
-    shared_json: Callable[[str], Any], _real_session_backend: KapacitorBackend
+    shared_json: Callable[[str], Any], real_session_backend: KapacitorBackend
 ) -> tuple[Replay, Replay]:
     exchanges = shared_json("api-exchanges.json")
-    _real_session_backend.clear()
-    real = replay_on(_real_session_backend.direct_url, exchanges)
-    _real_session_backend.clear()
+    real_session_backend.clear()
+    real = replay_on(real_session_backend.direct_url, exchanges)
+    real_session_backend.clear()
     with serve(KapacitorEmulator(version="1.5.7")) as running:
         emulated = replay_on(running.url, exchanges)
     return real, emulated

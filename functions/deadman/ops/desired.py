@@ -11,8 +11,8 @@ record without CloudEvent headers (what Debezium writes) is wrapped like the
 source wraps it, a binary (``ce_*`` headers) or structured (``content-type:
 application/cloudevents+json``) record is the event itself; then
 ``parse_lifecycle_event`` reads it exactly like the functions do. Per device
-the newest event wins by the functions' own order (``EventStamp``: time, then
-binlog position); events that order leaves equal are broken by the order of the
+the newest event wins by the functions' own order (``EventStamp``: the binlog
+position where two are comparable, else time); events that order leaves equal are broken by the order of the
 topics given, then partition, then offset.
 """
 
