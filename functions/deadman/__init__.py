@@ -14,7 +14,8 @@ The public surface, everything outside this package may use:
 * answers and logs: ``status_for``, ``error_body``, ``MAX_ERROR_BODY_BYTES``,
   ``JsonFormatter``, ``configure_logging``, ``get_logger``;
 * the error hierarchy (``_exceptions``), ``runtime`` (what ``main.py`` calls),
-  ``binding`` (CloudEvents over HTTP and Kafka) and ``ops`` (``deadmanctl``).
+  ``binding`` (CloudEvents over HTTP and Kafka), ``knative`` (Knative's delivery
+  rules) and ``ops`` (the deadmanctl commands).
 
 Names are imported on first use, so that a function pays at start-up only for
 the modules its own target needs.
@@ -101,6 +102,8 @@ _EXPORTS = {
     **dict.fromkeys(("MAX_ERROR_BODY_BYTES", "error_body", "status_for"), "_statuses"),
 }
 
+# Written out for type checkers; tests/unit/test_public_surface.py keeps it equal
+# to _EXPORTS, the TYPE_CHECKING imports and the docstring.
 __all__ = [
     "EVENT_ID_VAR",
     "EVENT_POSITION_VAR",

@@ -20,6 +20,7 @@ from ._config import AlertSettings
 from ._exceptions import SinkRejectedError, SinkUnavailableError
 from ._logging import get_logger
 from .binding import encode_header_value
+from .knative import is_retried
 
 __all__ = ["AlertSink", "HttpSink", "KafkaSink", "sink_from_settings"]
 
@@ -67,7 +68,7 @@ class HttpSink:
             ) from error
         if response.is_success:
             return
-        kind = SinkUnavailableError if _retryable(response.status_code) else SinkRejectedError
+        kind = SinkUnavailableError if is_retried(response.status_code) else SinkRejectedError
         raise kind(
             f"sink {self.url} answered {response.status_code}: {response.text[:200]}",
             event_id=event["id"],
@@ -261,7 +262,3 @@ def _is_fatal(error: Any) -> bool:
     if not isinstance(error, KafkaError):
         return False
     return bool(error.fatal()) or error.code() == KafkaError._FATAL
-
-
-def _retryable(status: int) -> bool:
-    return status >= 500 or status in (404, 408, 409, 429)

@@ -1,10 +1,10 @@
 """The one place that decides which HTTP status an error becomes.
 
-Knative's Kafka data plane retries 5xx, 404, 408, 409, 429 and connection errors
-and sends any other non-2xx straight to the dead-letter sink, with the first KiB
-of the body in ``knativeerrordata``. So permanent problems answer 400/422 with a
-compact JSON body naming the cause and the devices, transient ones 503, and this
-module never lets 404 or a bare 500 out.
+Knative's Kafka data plane retries some answers and sends the others straight to
+the dead-letter sink, with the start of the body (``deadman.knative``). So
+permanent problems answer 400/422 with a compact JSON body naming the cause and
+the devices, transient ones 503, and this module never lets a status out that the
+data plane would read otherwise (a 404 is retried, a bare 500 hides a crash).
 """
 
 from __future__ import annotations
@@ -33,10 +33,12 @@ from ._exceptions import (
     UnauthorizedError,
 )
 from ._framework import raised_reading_a_cloudevent
+from .knative import ERROR_DATA_MAX_BYTES
 
 __all__ = ["MAX_ERROR_BODY_BYTES", "error_body", "error_response", "status_for"]
 
-MAX_ERROR_BODY_BYTES = 1024
+# What the dead letter keeps of the answer: the whole body, never a cut one.
+MAX_ERROR_BODY_BYTES = ERROR_DATA_MAX_BYTES
 
 # First match wins, so subclasses come before their bases.
 _STATUS_BY_ERROR: tuple[tuple[type[BaseException], int, str], ...] = (

@@ -18,8 +18,7 @@
   (the name lower-cased, only ``[a-z0-9]`` kept) and the ``content-type`` header as
   ``datacontenttype``. Every delivered event also gets ``knativekafkapartition``
   and ``knativekafkaoffset`` (newer releases add ``knativekafkatopic``).
-* **Dead letters**: the delivery spec adds ``knativeerrorcode``,
-  ``knativeerrordest`` and ``knativeerrordata`` to what it dead-letters.
+* **Dead letters**: what the delivery spec adds to them is in ``deadman.knative``.
 
 Records are decoded by hand rather than with ``cloudevents.kafka``: the SDK
 invents an ``id`` and a ``time`` for events that lack them, and neither an audit
@@ -35,10 +34,6 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
-    "ERROR_CODE",
-    "ERROR_DATA",
-    "ERROR_DEST",
-    "ERROR_EXTENSIONS",
     "KAFKA_HEADER_PREFIX",
     "KAFKA_OFFSET",
     "KAFKA_PARTITION",
@@ -65,10 +60,6 @@ KAFKA_PARTITION = "knativekafkapartition"
 KAFKA_OFFSET = "knativekafkaoffset"
 KAFKA_TOPIC = "knativekafkatopic"
 KAFKA_POSITION_EXTENSIONS = (KAFKA_PARTITION, KAFKA_OFFSET, KAFKA_TOPIC)
-ERROR_CODE = "knativeerrorcode"
-ERROR_DEST = "knativeerrordest"
-ERROR_DATA = "knativeerrordata"
-ERROR_EXTENSIONS = (ERROR_CODE, ERROR_DEST, ERROR_DATA)
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 _STRUCTURED_PREFIX = "application/cloudevents"
 

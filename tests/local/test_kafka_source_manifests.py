@@ -10,7 +10,6 @@ from deadman_local.kafka_source import (
     DeliveryConfig,
     ManifestError,
     backoff,
-    is_retryable,
     load_kafka_sources,
     parse_duration,
 )
@@ -53,28 +52,6 @@ def test_backoff_linear_and_scale() -> None:
     assert [backoff(delivery, n) for n in (1, 2, 3)] == [0.5, 1.0, 1.5]
     assert backoff(delivery, 2, scale=0.1) == pytest.approx(0.1)
     assert backoff(DeliveryConfig(retry=3), 3) == 0.0
-
-
-@pytest.mark.parametrize(
-    ("status", "retried"),
-    [
-        (None, True),
-        (500, True),
-        (503, True),
-        (404, True),
-        (408, True),
-        (409, True),
-        (429, True),
-        (400, False),
-        (401, False),
-        (403, False),
-        (410, False),
-        (422, False),
-        (302, False),
-    ],
-)
-def test_is_retryable_status(status: int | None, retried: bool) -> None:
-    assert is_retryable(status) is retried
 
 
 def test_load_kafka_sources_resolves_sinks_and_dead_letters(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ source wraps it, a binary (``ce_*`` headers) or structured (``content-type:
 application/cloudevents+json``) record is the event itself; then
 ``parse_lifecycle_event`` reads it exactly like the functions do. Per device
 the newest event wins by the functions' own order (``EventStamp``: the binlog
-position where two are comparable, else time); events that order leaves equal are broken by the order of the
-topics given, then partition, then offset.
+position where two are comparable, else time); events that order leaves equal
+are broken by the order of the topics given, then partition, then offset.
 """
 
 from __future__ import annotations

@@ -34,7 +34,6 @@ import httpx
 
 from .._exceptions import DeadLetterError
 from ..binding import (
-    ERROR_EXTENSIONS,
     KAFKA_WRAPPER_TYPE,
     Headers,
     binary_record,
@@ -42,6 +41,7 @@ from ..binding import (
     read_record,
     unwrapped_record,
 )
+from ..knative import ERROR_EXTENSIONS
 from .topics import RawRecord, read_records
 
 __all__ = [

@@ -20,7 +20,7 @@ from ._manifests import (
     load_kafka_sources,
     parse_duration,
 )
-from ._retry import backoff, is_retryable
+from ._retry import backoff
 from ._standin import DEFAULT_SINKS_DIR, DEFAULT_SOURCES_DIR, KafkaSourceStandIn
 
 __all__ = [
@@ -38,7 +38,6 @@ __all__ = [
     "backoff",
     "event_from_record",
     "http_request",
-    "is_retryable",
     "kafka_binary",
     "kafka_structured",
     "load_kafka_sinks",

@@ -33,9 +33,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from deadman.binding import (
-    ERROR_CODE,
-    ERROR_DATA,
-    ERROR_DEST,
     KAFKA_OFFSET,
     KAFKA_PARTITION,
     KAFKA_TOPIC,
@@ -43,6 +40,7 @@ from deadman.binding import (
     is_structured,
     kafka_header_extension,
 )
+from deadman.knative import ERROR_CODE, ERROR_DATA, ERROR_DATA_MAX_BYTES, ERROR_DEST
 
 from ._manifests import SourceConfig
 
@@ -57,7 +55,6 @@ __all__ = [
 ]
 
 WRAPPER_TYPE = KAFKA_WRAPPER_TYPE
-ERROR_DATA_MAX_BYTES = 1024
 _REQUIRED = ("id", "source", "type")
 
 

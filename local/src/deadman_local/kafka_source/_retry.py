@@ -4,8 +4,9 @@ Facts (eventing-kafka-broker, ``WebClientCloudEventSender`` and
 ``ConsumerVerticleFactoryImpl.computeRetryPolicy``; vertx-circuit-breaker
 ``CircuitBreakerImpl``):
 
-* retried: status >= 500, 404, 408, 409, 429, and no response at all (refused,
-  reset, per-attempt timeout); any other non-2xx ends the delivery at once;
+* retried: what ``deadman.knative.is_retried`` says (5xx, 404, 408, 409, 429, no
+  response at all: refused, reset, per-attempt timeout); any other non-2xx ends
+  the delivery at once;
 * ``retry`` = number of retries, so at most ``retry + 1`` attempts;
 * the delay before retry ``n`` (1-based: the circuit breaker passes
   ``retryCount + 1``) is ``backoffDelay * n`` (linear) or
@@ -19,14 +20,11 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from deadman.knative import is_retried
+
 from ._manifests import DeliveryConfig
 
-__all__ = ["Attempt", "Delivery", "backoff", "deliver", "is_retryable"]
-
-
-def is_retryable(status: int | None) -> bool:
-    """Whether the dispatcher tries again after this status (None: no response)."""
-    return status is None or status >= 500 or status in (404, 408, 409, 429)
+__all__ = ["Attempt", "Delivery", "backoff", "deliver"]
 
 
 def backoff(delivery: DeliveryConfig, retry_number: int, scale: float = 1.0) -> float:
@@ -80,7 +78,7 @@ def deliver(
         if attempt.succeeded:
             return Delivery(True, attempt_number, attempt)
         retries_done = attempt_number - 1
-        if not is_retryable(attempt.status) or retries_done >= delivery.retry:
+        if not is_retried(attempt.status) or retries_done >= delivery.retry:
             return Delivery(False, attempt_number, attempt)
         delay = backoff(delivery, retries_done + 1, scale)
         if on_retry is not None:
