@@ -3,9 +3,11 @@
 The public surface, everything outside this package may use:
 
 * lifecycle events and rules: ``Action``, ``EventTypes``, ``LifecycleEvent``,
-  ``parse_lifecycle_event``, ``check_device_code``, ``EventStamp``,
+  ``parse_lifecycle_event``, ``EventStamp``,
   ``BinlogPosition``, the ``EVENT_*_VAR`` names, ``TaskRules``, ``Result``,
   ``DeviceOutcome``, ``LifecycleService``;
+* task ids and device codes: ``TaskIds``, ``check_device_code``,
+  ``task_id_problem``;
 * Kapacitor: ``KapacitorClient``, ``Task``, ``Template``, ``WEDGED_MESSAGE``;
 * alerts: ``KapacitorAlert``, ``parse_alert``, ``alert_event_id``, ``AlertMapper``,
   ``AlertCallback``, ``AlertSink``, ``HttpSink``, ``KafkaSink``;
@@ -45,13 +47,7 @@ if TYPE_CHECKING:
         influxql_duration_ns,
         load_settings,
     )
-    from ._events import (
-        Action,
-        EventTypes,
-        LifecycleEvent,
-        check_device_code,
-        parse_lifecycle_event,
-    )
+    from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
     from ._kapacitor import WEDGED_MESSAGE, KapacitorClient, Task, Template
     from ._lifecycle import DeviceOutcome, Result, TaskRules
     from ._logging import JsonFormatter, configure_logging, get_logger
@@ -65,6 +61,7 @@ if TYPE_CHECKING:
     from ._service import LifecycleService
     from ._sinks import AlertSink, HttpSink, KafkaSink
     from ._statuses import MAX_ERROR_BODY_BYTES, error_body, status_for
+    from ._task_ids import TaskIds, check_device_code, task_id_problem
 
 # Public name -> the private module that defines it.
 _EXPORTS = {
@@ -86,10 +83,8 @@ _EXPORTS = {
         ),
         "_config",
     ),
-    **dict.fromkeys(
-        ("Action", "EventTypes", "LifecycleEvent", "check_device_code", "parse_lifecycle_event"),
-        "_events",
-    ),
+    **dict.fromkeys(("Action", "EventTypes", "LifecycleEvent", "parse_lifecycle_event"), "_events"),
+    **dict.fromkeys(("TaskIds", "check_device_code", "task_id_problem"), "_task_ids"),
     **dict.fromkeys(("WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"), "_kapacitor"),
     **dict.fromkeys(("DeviceOutcome", "Result", "TaskRules"), "_lifecycle"),
     **dict.fromkeys(("JsonFormatter", "configure_logging", "get_logger"), "_logging"),
@@ -135,6 +130,7 @@ __all__ = [
     "LifecycleSettings",
     "Result",
     "Task",
+    "TaskIds",
     "TaskRules",
     "Template",
     "alert_event_id",
@@ -148,6 +144,7 @@ __all__ = [
     "parse_lifecycle_event",
     "runtime",
     "status_for",
+    "task_id_problem",
 ]
 __all__ += _exceptions.__all__
 

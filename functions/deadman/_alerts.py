@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._config import AlertSettings
 from ._exceptions import MalformedAlertError
+from ._task_ids import TaskIds
 
 __all__ = ["AlertMapper", "KapacitorAlert", "alert_event_id", "parse_alert"]
 
@@ -62,7 +63,7 @@ class AlertMapper:
 
     source: str
     types: dict[str, str]
-    suffix: str
+    ids: TaskIds
     heartbeat_id: str = ""
     heartbeat_type: str = ""
 
@@ -77,7 +78,7 @@ class AlertMapper:
         return cls(
             source=settings.alert_event_source,
             types={level: kind for level, kind in types.items() if kind},
-            suffix=settings.task_id_suffix,
+            ids=settings.task_ids,
             heartbeat_id=settings.heartbeat_task_id,
             heartbeat_type=settings.alert_type_heartbeat,
         )
@@ -87,9 +88,7 @@ class AlertMapper:
 
     def device_code(self, alert: KapacitorAlert) -> str:
         # The template's alert id is the task id: the device code plus the suffix.
-        if self.suffix and alert.id.endswith(self.suffix) and alert.id != self.suffix:
-            return alert.id[: -len(self.suffix)]
-        return alert.id
+        return self.ids.device_of(alert.id) or alert.id
 
     def to_event(self, alert: KapacitorAlert) -> CloudEvent | None:
         if self.is_heartbeat(alert):

@@ -15,6 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._exceptions import ConfigurationError
+from ._task_ids import TaskIds, task_id_problem
 
 __all__ = [
     "DEFAULT_EVENTS_TOPIC",
@@ -48,8 +49,6 @@ DEFAULT_TOPIC_PREFIX = "kapacitor-alerts-connector."
 # Where the callback publishes alert and heartbeat events (a KafkaSink's topic).
 DEFAULT_EVENTS_TOPIC = "kapacitor-alerts-connector.events"
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
-# Kapacitor's task id rule (Unicode letters, digits, '-', '.', '_').
-_TASK_ID = r"^[-.\w]+$"
 _EXTRA_VAR_TYPES = {"string", "int", "float", "bool", "duration"}
 _RESERVED_VARS = {"name", "measurement", "db", "rp"}
 
@@ -83,9 +82,17 @@ class HeartbeatSettings(_Base):
     """The heartbeat task: made by the installer, recognised by the callback, the
     lifecycle functions and the audit, watched by ``deadmanctl heartbeat check``."""
 
-    heartbeat_task_id: str = Field(default="deadman_heartbeat", pattern=_TASK_ID)
+    heartbeat_task_id: str = "deadman_heartbeat"
     heartbeat_period: str = "1m"
     alert_type_heartbeat: str = "deadman-heartbeat"
+
+    @field_validator("heartbeat_task_id")
+    @classmethod
+    def _heartbeat_is_a_task_id(cls, value: str) -> str:
+        problem = task_id_problem(value)
+        if problem:
+            raise ValueError(f"not a Kapacitor task id: {problem}")
+        return value
 
     @field_validator("heartbeat_period")
     @classmethod
@@ -157,12 +164,32 @@ class InstallerSettings(KapacitorSettings):
         return self
 
 
-class LifecycleSettings(KapacitorSettings):
+class _TaskIdSettings(HeartbeatSettings):
+    """What a device's task is called: its code plus ``TASK_ID_SUFFIX``."""
+
+    task_id_suffix: str = "_not_fed"
+
+    @field_validator("task_id_suffix")
+    @classmethod
+    def _suffix_is_task_id_text(cls, value: str) -> str:
+        problem = task_id_problem(value, part=True)
+        if problem:
+            raise ValueError(f"cannot be part of a Kapacitor task id: {problem}")
+        return value
+
+    @property
+    def task_ids(self) -> TaskIds:
+        """Task ids of devices; the heartbeat's is no device's."""
+        # Only the lifecycle functions check codes' length; the callback reads them.
+        max_length = getattr(self, "device_code_max_length", TaskIds.max_code_length)
+        return TaskIds(self.task_id_suffix, max_length, frozenset({self.heartbeat_task_id}))
+
+
+class LifecycleSettings(KapacitorSettings, _TaskIdSettings):
     """Settings of the four lifecycle functions."""
 
     kapacitor_db: str = Field(min_length=1)
     kapacitor_rp: str = Field(default="autogen", min_length=1)
-    task_id_suffix: str = Field(default="_not_fed", pattern=r"^[-._\w]*$")
     task_create_status: Literal["enabled", "disabled"] = "enabled"
     # Extra template vars for every task, as JSON:
     # {"period": {"type": "duration", "value": "30s"}}
@@ -242,7 +269,7 @@ class AuditSettings(LifecycleSettings, KafkaSettings):
         return [DEFAULT_TOPIC_PREFIX + event_type for event_type in types]
 
 
-class AlertSettings(HeartbeatSettings):
+class AlertSettings(_TaskIdSettings):
     """Settings of the alert callback function."""
 
     k_sink: str | None = None
@@ -256,7 +283,6 @@ class AlertSettings(HeartbeatSettings):
     alert_type_ok: str = "historicization-restarted"
     alert_type_warning: str | None = None
     alert_type_info: str | None = None
-    task_id_suffix: str = "_not_fed"
     sink_timeout_seconds: float = Field(default=10.0, gt=0, le=25)
     alert_max_body_bytes: int = Field(default=65_536, ge=1_024)
     # A dead-man's-switch service (healthchecks.io style) pinged after each

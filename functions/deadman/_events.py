@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ._exceptions import InvalidDeviceCodeError, MalformedEventError, TooManyDevicesError
+from ._exceptions import MalformedEventError, TooManyDevicesError
 from ._ordering import BinlogPosition, EventStamp, parse_time
 from .binding import KAFKA_WRAPPER_TYPE
 
@@ -31,11 +31,8 @@ __all__ = [
     "Delivery",
     "EventTypes",
     "LifecycleEvent",
-    "check_device_code",
     "parse_lifecycle_event",
 ]
-
-_ASCII_DIGITS_AND_PUNCTUATION = frozenset("0123456789-._")
 
 
 class Action(enum.StrEnum):
@@ -118,36 +115,6 @@ class LifecycleEvent:
         if self.position is not None:
             fields["binlog_position"] = str(self.position)
         return fields
-
-
-def check_device_code(
-    code: str, max_length: int, suffix: str, reserved: Collection[str] = ()
-) -> str:
-    """Return ``code`` if it can be a task id and an InfluxQL identifier, else raise.
-
-    Kapacitor accepts task ids matching ``^[-._\\p{L}0-9]+$`` (Unicode letters,
-    ASCII digits); the template splices the code into a double-quoted InfluxQL
-    identifier, and neither quotes nor backslashes pass that rule. Codes made only
-    of dots are refused because ``.``/``..`` path segments are rewritten by URL
-    normalisation on the way to Kapacitor.
-    """
-    if not code:
-        raise InvalidDeviceCodeError(code, "empty")
-    if len(code) > max_length:
-        raise InvalidDeviceCodeError(
-            code[:64] + "…", f"longer than {max_length} characters (DEVICE_CODE_MAX_LENGTH)"
-        )
-    for char in code + suffix:
-        if not (char.isalpha() or char in _ASCII_DIGITS_AND_PUNCTUATION):
-            raise InvalidDeviceCodeError(
-                code,
-                f"character {char!r} is not allowed; use letters, digits, '-', '.' and '_'",
-            )
-    if set(code + suffix) == {"."}:
-        raise InvalidDeviceCodeError(code, "a code made only of dots is not a usable task id")
-    if code + suffix in reserved:
-        raise InvalidDeviceCodeError(code, f"task id {code + suffix} is the heartbeat task's")
-    return code
 
 
 def parse_lifecycle_event(

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._events import Action, check_device_code
+from ._events import Action
 from ._exceptions import (
     DeadmanError,
     KapacitorUnavailableError,
@@ -36,6 +36,7 @@ from ._exceptions import (
 )
 from ._kapacitor import KapacitorClient, Task
 from ._ordering import EVENT_ID_VAR, EventStamp
+from ._task_ids import TaskIds
 
 __all__ = ["BOOKKEEPING_PREFIX", "DeviceOutcome", "Result", "TaskRules"]
 
@@ -70,18 +71,15 @@ class TaskRules:
     template_id: str
     db: str
     rp: str
-    suffix: str
+    ids: TaskIds
     create_status: str
     extra_vars: Mapping[str, Mapping[str, Any]]
-    max_code_length: int
-    # Task ids no device may take (the heartbeat task's).
-    reserved: frozenset[str] = frozenset()
 
     def apply(self, device: str, action: Action, stamp: EventStamp, event_id: str) -> DeviceOutcome:
         """Apply ``action``; permanent and transient errors come back as FAILED."""
-        task_id = device + self.suffix
+        task_id = self.ids.task_id(device)
         try:
-            check_device_code(device, self.max_code_length, self.suffix, self.reserved)
+            self.ids.check(device)
             step = _STEPS[action]
             result, detail = step(self, task_id, device, action, stamp, event_id)
         except DeadmanError as error:

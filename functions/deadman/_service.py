@@ -35,11 +35,9 @@ class LifecycleService:
             template_id=settings.kapacitor_template_id,
             db=settings.kapacitor_db,
             rp=settings.kapacitor_rp,
-            suffix=settings.task_id_suffix,
+            ids=settings.task_ids,
             create_status=settings.task_create_status,
             extra_vars=settings.task_extra_vars,
-            max_code_length=settings.device_code_max_length,
-            reserved=frozenset({settings.heartbeat_task_id}),
         )
         self.types = EventTypes(
             created=settings.event_type_created,

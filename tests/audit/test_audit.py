@@ -21,6 +21,7 @@ from deadman import (
     KapacitorClient,
     LifecycleService,
     LifecycleSettings,
+    TaskIds,
     parse_lifecycle_event,
 )
 from deadman.ops.audit import ActualTask, compare
@@ -420,7 +421,7 @@ def newest(action: Action, second: int) -> NewestEvent:
 
 
 def test_compare_truncated_history_makes_eventless_tasks_untracked() -> None:
-    state = DesiredState(["t"], EventTypes(), 100, 128, "_not_fed", truncated=["t:0"])
+    state = DesiredState(["t"], EventTypes(), 100, TaskIds("_not_fed"), truncated=["t:0"])
     state.newest["dev-del"] = newest(Action.DELETE, 3)
     actual = {
         name: ActualTask(f"{name}_not_fed", name, "enabled", True, None)

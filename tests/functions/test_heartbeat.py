@@ -193,7 +193,7 @@ def test_audit_never_lists_the_heartbeat_as_a_device(kapacitor: KapacitorBackend
     )
     with LifecycleService(lifecycle) as service:
         listed = list_tasks(
-            service.client, "", lifecycle.kapacitor_template_id, 100, service.rules.reserved
+            service.client, lifecycle.task_ids, lifecycle.kapacitor_template_id, 100
         )
     assert HEARTBEAT not in listed
     assert KapacitorSettings().heartbeat_task_id == HEARTBEAT

@@ -54,7 +54,6 @@ from tests.support.mysql_model import (
     task_matches,
 )
 from tests.support.paths import TEMPLATE_ID
-from tests.support.tasks import SUFFIX
 
 TOPIC = "outbox.event.device"
 T0_TEXT = "2026-11-21T17:45:00.000Z"
@@ -95,18 +94,18 @@ def deliver(service: LifecycleService, row: Committed) -> None:
 
 
 def tasks_now(service: LifecycleService) -> dict[str, str | None]:
-    listed = list_tasks(service.client, SUFFIX, TEMPLATE_ID, page_size=100)
+    listed = list_tasks(service.client, service.settings.task_ids, TEMPLATE_ID, page_size=100)
     return {device: (listed[device].status if device in listed else None) for device in DEVICES}
 
 
 def audit(service: LifecycleService, committed: list[Committed], *, fix: bool = False) -> set[str]:
     """The devices ``deadmanctl audit`` reports from the topic holding these events;
     with ``fix``, repaired as ``--fix`` repairs them."""
-    state = DesiredState([TOPIC], service.types, 100, 200, SUFFIX)
+    state = DesiredState([TOPIC], service.types, 100, service.settings.task_ids)
     for row in committed:
         value = json.dumps(row.event).encode()
         state.add(RawRecord(TOPIC, 0, row.offset, None, value, []))
-    listed = list_tasks(service.client, SUFFIX, TEMPLATE_ID, page_size=100)
+    listed = list_tasks(service.client, service.settings.task_ids, TEMPLATE_ID, page_size=100)
     drifts, _ = compare(state, listed, "enabled")
     if fix:
         fix_drifts(drifts, service.rules, service.client, delete_orphans=False, concurrency=2)

@@ -32,6 +32,7 @@ from .._lifecycle import Result, TaskRules
 from .._logging import get_logger
 from .._ordering import EventStamp
 from .._service import LifecycleService
+from .._task_ids import TaskIds
 from .desired import DesiredState, NewestEvent
 from .topics import read_records
 
@@ -189,20 +190,16 @@ class AuditReport:
 
 
 def list_tasks(
-    client: KapacitorClient,
-    suffix: str,
-    template_id: str,
-    page_size: int,
-    reserved: frozenset[str] = frozenset(),
+    client: KapacitorClient, ids: TaskIds, template_id: str, page_size: int
 ) -> dict[str, ActualTask]:
-    """The deadman tasks by device: ids ending with ``suffix``, from ``template_id``.
+    """The deadman tasks by device: ids ending with the suffix, from ``template_id``.
 
     Kapacitor 1.7 lists ``template-id`` (omitted for a task made from no
     template; such tasks are kept, those of another template are not ours). 1.5
     and 1.6 refuse that field: then a task is ours when its ``measurement`` var
     is its device code, which the lifecycle rules write on every task they make.
     """
-    pattern = "*" + suffix
+    pattern = "*" + ids.suffix
     by_template = True
     try:
         items = list(
@@ -222,9 +219,9 @@ def list_tasks(
     found: dict[str, ActualTask] = {}
     for item in items:
         task_id = str(item.get("id", ""))
-        if not task_id.endswith(suffix) or task_id in reserved:
+        device = ids.device_of(task_id)
+        if device is None:
             continue  # not a device's task (the heartbeat's is reserved)
-        device = task_id[: len(task_id) - len(suffix)] if suffix else task_id
         variables = item.get("vars") or {}
         if by_template:
             if item.get(TEMPLATE_FIELD) not in (None, "", template_id):
@@ -257,7 +254,7 @@ def compare(
     untracked: list[ActualTask] = []
     for device in sorted(set(state.newest) | set(actual)):
         event, task = state.newest.get(device), actual.get(device)
-        task_id = task.id if task else device + state.suffix
+        task_id = task.id if task else state.ids.task_id(device)
         recorded = task.recorded if task else None
         if event is None:
             assert task is not None
@@ -338,20 +335,13 @@ def run_audit(
 ) -> AuditReport:
     """List the tasks, then read the topics (never the other way round), compare, repair."""
     with LifecycleService(settings, client) as service:
-        actual = list_tasks(
-            service.client,
-            settings.task_id_suffix,
-            settings.kapacitor_template_id,
-            page_size,
-            service.rules.reserved,
-        )
+        ids = settings.task_ids
+        actual = list_tasks(service.client, ids, settings.kapacitor_template_id, page_size)
         state = DesiredState(
             topics=list(topics),
             types=service.types,
             max_devices=settings.max_devices_per_event,
-            max_code_length=settings.device_code_max_length,
-            reserved=service.rules.reserved,
-            suffix=settings.task_id_suffix,
+            ids=ids,
         )
         state.truncated = read_records(
             bootstrap_servers,

@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .._events import Action, EventTypes, check_device_code
+from .._events import Action, EventTypes
 from .._events import parse_lifecycle_event as _parse
 from .._exceptions import EventError
 from .._ordering import EventStamp
+from .._task_ids import TaskIds
 from ..binding import read_record, wrapped_attributes
 from .topics import RawRecord
 
@@ -105,9 +106,7 @@ class DesiredState:
     topics: Sequence[str]
     types: EventTypes
     max_devices: int
-    max_code_length: int
-    suffix: str
-    reserved: frozenset[str] = frozenset()
+    ids: TaskIds
     newest: dict[str, NewestEvent] = field(default_factory=dict)
     records: int = 0
     events: int = 0
@@ -139,7 +138,7 @@ class DesiredState:
         read_order = (self.topics.index(record.topic), record.partition, record.offset)
         for device in event.devices:
             try:
-                check_device_code(device, self.max_code_length, self.suffix, self.reserved)
+                self.ids.check(device)
             except EventError as error:
                 self.invalid_devices += 1
                 self._keep(
