@@ -2,7 +2,9 @@
 
 The public surface, everything outside this package may use:
 
-* lifecycle events and rules: ``Action``, ``EventTypes``, ``LifecycleEvent``,
+* lifecycle events and rules: ``LIFECYCLE_TYPES`` (each event type's action,
+  function target and what it does: the contract), ``LifecycleType``,
+  ``ORDERED_TARGET``, ``Action``, ``EventTypes``, ``LifecycleEvent``,
   ``parse_lifecycle_event``, ``EventStamp``,
   ``BinlogPosition``, the ``EVENT_*_VAR`` names, ``TaskRules``, ``Result``,
   ``DeviceOutcome``, ``LifecycleService``;
@@ -47,7 +49,15 @@ if TYPE_CHECKING:
         influxql_duration_ns,
         load_settings,
     )
-    from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
+    from ._events import (
+        LIFECYCLE_TYPES,
+        ORDERED_TARGET,
+        Action,
+        EventTypes,
+        LifecycleEvent,
+        LifecycleType,
+        parse_lifecycle_event,
+    )
     from ._kapacitor import WEDGED_MESSAGE, KapacitorClient, Task, Template
     from ._lifecycle import DeviceOutcome, Result, TaskRules
     from ._logging import JsonFormatter, configure_logging, get_logger
@@ -83,7 +93,18 @@ _EXPORTS = {
         ),
         "_config",
     ),
-    **dict.fromkeys(("Action", "EventTypes", "LifecycleEvent", "parse_lifecycle_event"), "_events"),
+    **dict.fromkeys(
+        (
+            "LIFECYCLE_TYPES",
+            "ORDERED_TARGET",
+            "Action",
+            "EventTypes",
+            "LifecycleEvent",
+            "LifecycleType",
+            "parse_lifecycle_event",
+        ),
+        "_events",
+    ),
     **dict.fromkeys(("TaskIds", "check_device_code", "task_id_problem"), "_task_ids"),
     **dict.fromkeys(("WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"), "_kapacitor"),
     **dict.fromkeys(("DeviceOutcome", "Result", "TaskRules"), "_lifecycle"),
@@ -103,7 +124,9 @@ __all__ = [
     "EVENT_ID_VAR",
     "EVENT_POSITION_VAR",
     "EVENT_TIME_VAR",
+    "LIFECYCLE_TYPES",
     "MAX_ERROR_BODY_BYTES",
+    "ORDERED_TARGET",
     "WEDGED_MESSAGE",
     "Action",
     "AlertCallback",
@@ -128,6 +151,7 @@ __all__ = [
     "LifecycleEvent",
     "LifecycleService",
     "LifecycleSettings",
+    "LifecycleType",
     "Result",
     "Task",
     "TaskIds",

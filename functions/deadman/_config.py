@@ -14,6 +14,7 @@ from typing import Any, Literal, Self, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ._events import EventTypes
 from ._exceptions import ConfigurationError
 from ._task_ids import TaskIds, task_id_problem
 
@@ -196,10 +197,10 @@ class LifecycleSettings(KapacitorSettings, _TaskIdSettings):
     task_extra_vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_devices_per_event: int = Field(default=20_000, ge=1)
     device_code_max_length: int = Field(default=128, ge=1, le=1024)
-    event_type_created: str = "device-created"
-    event_type_enabled: str = "device-enabled"
-    event_type_disabled: str = "device-disabled"
-    event_type_deleted: str = "device-deleted"
+    event_type_created: str = EventTypes.created
+    event_type_enabled: str = EventTypes.enabled
+    event_type_disabled: str = EventTypes.disabled
+    event_type_deleted: str = EventTypes.deleted
 
     @field_validator("task_extra_vars")
     @classmethod

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from werkzeug.wrappers import Response
 
 from ._config import AlertSettings, LifecycleSettings, load_settings
+from ._events import LIFECYCLE_TYPES, ORDERED_TARGET
 from ._exceptions import DeadmanError, SinkError
 from ._framework import delivered_attributes, incoming_traceparent
 from ._logging import configure_logging, get_logger
@@ -41,13 +42,10 @@ __all__ = [
 ]
 
 # Target -> the lifecycle action it applies (the value of deadman.action);
-# device_lifecycle applies each event's own, in the order delivered.
+# the ordered target applies each event's own, in the order delivered.
 LIFECYCLE_TARGETS = {
-    "create_alert": "created",
-    "enable_alert": "enabled",
-    "disable_alert": "disabled",
-    "delete_alert": "deleted",
-    "device_lifecycle": "any",
+    **{row.target: row.action.value for row in LIFECYCLE_TYPES},
+    ORDERED_TARGET: "any",
 }
 ALERT_TARGETS = frozenset({"alert_callback"})
 
@@ -110,7 +108,7 @@ def handle_lifecycle(event: CloudEvent, action: Action | None = None) -> None:
     for ``action``, or whatever it asks for when ``action`` is None."""
     attributes = delivered_attributes(event.get_attributes())
     lifecycle().handle(attributes, event.get_data(), action, traceparent=incoming_traceparent())
-    counted = action.value if action is not None else LIFECYCLE_TARGETS["device_lifecycle"]
+    counted = action.value if action is not None else LIFECYCLE_TARGETS[ORDERED_TARGET]
     telemetry().add(
         LIFECYCLE_EVENTS, 1, {"deadman.action": counted, "http.response.status_code": 200}
     )

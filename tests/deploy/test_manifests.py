@@ -36,6 +36,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from deadman import LIFECYCLE_TYPES
 from deadman_local.kustomize import (
     KUSTOMIZATION_NAMES,
     SUPPORTED_KEYS,
@@ -63,12 +64,8 @@ NON_K8S_SUFFIXES = {".sql", ".tick", ".md", ".env"}
 IMAGE_PLACEHOLDER = "deadman-functions"
 TEMPLATE_NAME = f"{TEMPLATE_ID}.tick"
 # Function <-> lifecycle action <-> LifecycleSettings.event_type_<action>.
-LIFECYCLE_FUNCTIONS = {
-    "create-alert": ("create_alert", "created"),
-    "enable-alert": ("enable_alert", "enabled"),
-    "disable-alert": ("disable_alert", "disabled"),
-    "delete-alert": ("delete_alert", "deleted"),
-}
+# Service name -> (function target, action), from the product's contract table.
+LIFECYCLE_FUNCTIONS = {row.service: (row.target, row.action.value) for row in LIFECYCLE_TYPES}
 CALLBACK = ("alert-callback", "alert_callback")
 DEAD_LETTER_SINK = "kapacitor-alerts-dead-letters"
 ALERTS_SINK = "kapacitor-alerts-events"

@@ -14,9 +14,9 @@ import httpx
 import pytest
 from flask.testing import FlaskClient
 
-from deadman import EVENT_TIME_VAR
+from deadman import EVENT_TIME_VAR, LIFECYCLE_TYPES, ORDERED_TARGET
 from deadman_local.functions import FunctionProcess
-from tests.support.apps import ORDERED_TARGET, AppFactory, json_of
+from tests.support.apps import AppFactory, json_of
 from tests.support.backends import KapacitorBackend
 from tests.support.events import (
     HttpDelivery,
@@ -32,12 +32,7 @@ T1 = "2026-11-21T17:46:00.000Z"
 T2 = "2026-11-21T17:47:00.000Z"
 T3 = "2026-11-21T17:48:00.000Z"
 
-TARGETS = {
-    "device-created": "create_alert",
-    "device-enabled": "enable_alert",
-    "device-disabled": "disable_alert",
-    "device-deleted": "delete_alert",
-}
+TARGETS = {row.event_type: row.target for row in LIFECYCLE_TYPES}
 
 
 @pytest.fixture

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.apps import (
-    LIFECYCLE_TARGETS,
-    ORDERED_TARGET,
-    create_app_in_fresh_interpreter,
-)
+from deadman import ORDERED_TARGET
+from tests.support.apps import LIFECYCLE_TARGETS, create_app_in_fresh_interpreter
 
 # Prints every loaded module; the package's own as "deadman:<name inside it>".
 LIST_MODULES = (

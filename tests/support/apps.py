@@ -16,6 +16,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from deadman import LIFECYCLE_TYPES
 from deadman_local.kapacitor_emulator import KapacitorEmulator
 from tests.support.emulator import RequestLog
 from tests.support.paths import FUNCTIONS_SOURCE, ROOT
@@ -24,9 +25,7 @@ from tests.support.receiver import ScriptedReceiver
 # The ``function_client`` fixture: a target and its environment in, a client out.
 AppFactory = Callable[..., FlaskClient]
 
-LIFECYCLE_TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert")
-# The ordered layout's one target for all four event types.
-ORDERED_TARGET = "device_lifecycle"
+LIFECYCLE_TARGETS = tuple(row.target for row in LIFECYCLE_TYPES)
 CALLBACK_TOKEN = "fuzz-callback-token-5d1e"
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from deadman import LIFECYCLE_TYPES, ORDERED_TARGET
+
 from .broker import EmbeddedBroker, create_topics
 from .kapacitor_config import TEMPLATE_ENDPOINT, HttpPostEndpoint, KafkaCluster
 
@@ -34,8 +36,7 @@ __all__ = ["KAPACITOR_KINDS", "STATE_FILE", "TOPIC_LAYOUTS", "LocalStack", "Stac
 
 # Paths are relative to the working directory: the repository root, where make runs.
 STATE_FILE = Path(".local-stack.json")
-LIFECYCLE_TARGETS = ("create_alert", "enable_alert", "disable_alert", "delete_alert")
-ORDERED_TARGET = "device_lifecycle"
+LIFECYCLE_TARGETS = tuple(row.target for row in LIFECYCLE_TYPES)
 CALLBACK_TARGET = "alert_callback"
 ALERTS_SINK = "kapacitor-alerts-events"
 DEAD_LETTERS_SINK = "kapacitor-alerts-dead-letters"
