@@ -48,7 +48,7 @@ _WEDGE_CHECK_INTERVAL = 60.0
 WEDGED_MESSAGE = (
     "Kapacitor's task API does not answer while /ping does: Kapacitor is most likely"
     " wedged in its start/stop deadlock (kapacitor#1829) and only a restart clears it;"
-    " its liveness probe should restart it (README: A wedged Kapacitor)"
+    " its liveness probe should restart it (docs/kapacitor-versions.md: the wedge)"
 )
 
 _log = get_logger("kapacitor")

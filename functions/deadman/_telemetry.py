@@ -45,7 +45,7 @@ ENDPOINT_VARIABLES = (
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
     "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
 )
-# Metric names (relied upon by dashboards and alert rules: README, Observability).
+# Metric names (relied upon by dashboards and alert rules: docs/observability.md).
 LIFECYCLE_DEVICES = "deadman.lifecycle.devices"
 LIFECYCLE_EVENTS = "deadman.lifecycle.events"
 KAPACITOR_DURATION = "deadman.kapacitor.request.duration"

@@ -249,7 +249,7 @@ def test_lifecycle_equal_times_follow_binlog_position(
     """Committed in one second without GTIDs: equal times, the binlog decides.
 
     (A delete followed by a late older enable is the documented limit of a
-    deleted task keeping no record, whatever the times: see the README.)
+    deleted task keeping no record, whatever the times: see docs/guarantees.md.)
     """
     send("device-created", ["d"], time=T0, binlog=("binlog.000003", 900, 0))
     events = [

@@ -5,15 +5,13 @@ from __future__ import annotations
 import base64
 import json
 
+from deadman.binding import KAFKA_WRAPPER_TYPE, binary_record, structured_record
 from deadman.ops.dlq import decode_record
 from deadman_local.kafka_source import (
-    WRAPPER_TYPE,
     KafkaRecord,
     SourceConfig,
     event_from_record,
     http_request,
-    kafka_binary,
-    kafka_structured,
 )
 from deadman_local.kafka_source._events import with_error_extensions
 from tests.support.kafka_source import outbox_event
@@ -45,7 +43,7 @@ def test_event_from_record_wraps_a_plain_record() -> None:
         "specversion": "1.0",
         "id": "partition:2/offset:41",
         "source": "/apis/v1/namespaces/deadman/kafkasources/enable-alert#t",
-        "type": WRAPPER_TYPE,
+        "type": KAFKA_WRAPPER_TYPE,
         "subject": "partition:2#41",
         "time": "2026-11-21T18:04:32.58Z",
         "key": "dev-1",
@@ -130,8 +128,10 @@ def test_with_error_extensions_response_and_no_response() -> None:
 def test_kafka_encodings_round_trip_through_the_dlq_reader() -> None:
     event = event_from_record(record(json.dumps(outbox_event("e-3")).encode(), []), SOURCE)
     failed = with_error_extensions(event, "http://fn", 422, b"rejected")
-    for encode in (kafka_binary, kafka_structured):
-        headers, key, value = encode(failed)
+    for key, value, headers in (
+        binary_record(failed.attributes, failed.data, keep_position=True),
+        structured_record(failed.attributes, failed.data),
+    ):
         letter = decode_record("dlq", 0, 5, key, value, headers)
         assert key == b"dev-1"
         assert letter.error_code == "422"

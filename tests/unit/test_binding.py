@@ -72,21 +72,47 @@ def test_http_headers_binary_mode() -> None:
 
 
 def test_read_record_binary_structured_and_raw() -> None:
-    binary = read_record(
-        [("ce_specversion", b"1.0"), ("ce_id", b"x"), ("content-type", b"application/json")],
-        b"{}",
-    )
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"x"),
+        ("ce_source", b"/s"),
+        ("ce_type", b"t"),
+        ("content-type", b"application/json"),
+    ]
+    binary = read_record(headers, b"{}")
     assert (binary.encoding, binary.attributes["id"], binary.data) == ("binary", "x", b"{}")
     assert binary.attributes["datacontenttype"] == "application/json"
-    envelope = {"specversion": "1.0", "id": "y", "data": {"a": 1}, "extra": 2}
+    envelope = {"specversion": "1.0", "id": "y", "source": "/s", "type": "t", "data": {"a": 1}}
     structured = read_record(
-        [("content-type", b"application/cloudevents+json")], json.dumps(envelope).encode()
+        [("content-type", b"application/cloudevents+json")],
+        json.dumps({**envelope, "extra": 2}).encode(),
     )
     assert structured.encoding == "structured"
-    assert structured.attributes == {"specversion": "1.0", "id": "y", "extra": "2"}
+    assert structured.attributes == {
+        "specversion": "1.0",
+        "id": "y",
+        "source": "/s",
+        "type": "t",
+        "extra": "2",
+    }
     assert json.loads(structured.data or b"") == {"a": 1}
     raw = read_record([("source", b"{}")], b'{"specversion":"1.0"}')
     assert (raw.encoding, raw.attributes, raw.data) == ("raw", {}, b'{"specversion":"1.0"}')
+
+
+@pytest.mark.parametrize("missing", ["id", "source", "type"])
+def test_read_record_invalid_cloudevent_is_raw_as_the_source_wraps_it(missing: str) -> None:
+    """Knative's InvalidCloudEventInterceptor: an event without a required
+    attribute, or of another version, is delivered wrapped, like any record."""
+    envelope = {"specversion": "1.0", "id": "y", "source": "/s", "type": "t"}
+    del envelope[missing]
+    value = json.dumps(envelope).encode()
+    structured = read_record([("content-type", b"application/cloudevents+json")], value)
+    assert (structured.encoding, structured.data) == ("raw", value)
+    headers = [(f"ce_{name}", text.encode()) for name, text in envelope.items()]
+    assert read_record(headers, b"{}").encoding == "raw"
+    version = [("ce_specversion", b"0.3"), ("ce_id", b"y"), ("ce_source", b"/s"), ("ce_type", b"t")]
+    assert read_record(version, b"{}").encoding == "raw"
 
 
 def test_wrapped_attributes_then_unwrapped_record_restore_the_record() -> None:

@@ -9,8 +9,7 @@ data-plane behaviour each one reproduces.
 """
 
 from ._counters import CounterSnapshot
-from ._deadletter import kafka_binary, kafka_structured
-from ._events import WRAPPER_TYPE, Event, KafkaRecord, event_from_record, http_request
+from ._events import Event, KafkaRecord, event_from_record, http_request
 from ._manifests import (
     DeadLetterTarget,
     DeliveryConfig,
@@ -26,7 +25,6 @@ from ._standin import DEFAULT_SINKS_DIR, DEFAULT_SOURCES_DIR, KafkaSourceStandIn
 __all__ = [
     "DEFAULT_SINKS_DIR",
     "DEFAULT_SOURCES_DIR",
-    "WRAPPER_TYPE",
     "CounterSnapshot",
     "DeadLetterTarget",
     "DeliveryConfig",
@@ -38,8 +36,6 @@ __all__ = [
     "backoff",
     "event_from_record",
     "http_request",
-    "kafka_binary",
-    "kafka_structured",
     "load_kafka_sinks",
     "load_kafka_sources",
     "parse_duration",

@@ -7,68 +7,24 @@ no key when the event has none), in the sink's ``contentMode``: ``binary``
 ``structured`` (the default: a JSON envelope, ``content-type:
 application/cloudevents+json``). The stand-in produces that record itself.
 
-The events are encoded here rather than with the SDK's ``cloudevents.kafka``
-helpers because the SDK invents ``id`` and ``time`` for events that lack them,
-which would change the event a replay later restores.
+Both encodings are ``deadman.binding``'s, as every Kafka CloudEvent of the project.
 """
 
 from __future__ import annotations
 
-import base64
-import json
 import threading
 from typing import Any
 
 import httpx
 from confluent_kafka import KafkaException, Producer
 
-from deadman.binding import STRUCTURED_CONTENT_TYPE
+from deadman.binding import binary_record, structured_record
 
 from ._events import Event, http_request
 from ._manifests import DeadLetterTarget
 from ._retry import Attempt
 
-__all__ = ["DeadLetterWriter", "kafka_binary", "kafka_structured"]
-
-
-def kafka_binary(event: Event) -> tuple[list[tuple[str, bytes]], bytes | None, bytes | None]:
-    """Headers, key and value of a binary-mode Kafka CloudEvent."""
-    headers: list[tuple[str, bytes]] = []
-    for name, value in event.attributes.items():
-        if name == "datacontenttype":
-            headers.append(("content-type", value.encode()))
-        else:
-            headers.append((f"ce_{name}", value.encode()))
-    key = event.attributes.get("partitionkey")
-    return headers, key.encode() if key is not None else None, event.data
-
-
-def kafka_structured(event: Event) -> tuple[list[tuple[str, bytes]], bytes | None, bytes]:
-    """Headers, key and value of a structured-mode (JSON) Kafka CloudEvent."""
-    envelope: dict[str, Any] = dict(event.attributes)
-    if event.data is not None:
-        content_type = event.attributes.get("datacontenttype", "application/json").lower()
-        envelope.update(_embedded_data(event.data, content_type))
-    key = event.attributes.get("partitionkey")
-    return (
-        [("content-type", STRUCTURED_CONTENT_TYPE.encode())],
-        key.encode() if key is not None else None,
-        json.dumps(envelope, separators=(",", ":")).encode(),
-    )
-
-
-def _embedded_data(data: bytes, content_type: str) -> dict[str, Any]:
-    if "json" in content_type:
-        try:
-            return {"data": json.loads(data)}
-        except ValueError:
-            pass
-    if content_type.startswith("text/"):
-        try:
-            return {"data": data.decode()}
-        except UnicodeDecodeError:
-            pass
-    return {"data_base64": base64.b64encode(data).decode("ascii")}
+__all__ = ["DeadLetterWriter"]
 
 
 class DeadLetterWriter:
@@ -106,8 +62,10 @@ class DeadLetterWriter:
         return Attempt(response.status_code, response.content, dict(response.headers))
 
     def _produce(self, event: Event, timeout: float) -> Attempt:
-        encode = kafka_binary if self.target.content_mode == "binary" else kafka_structured
-        headers, key, value = encode(event)
+        if self.target.content_mode == "binary":
+            key, value, headers = binary_record(event.attributes, event.data, keep_position=True)
+        else:
+            key, value, headers = structured_record(event.attributes, event.data)
         done = threading.Event()
         errors: list[Any] = []
 
