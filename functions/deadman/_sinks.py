@@ -7,6 +7,7 @@ retries an alert POST, so the callback must not claim success it does not have.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from typing import Any, Protocol, Self
@@ -14,15 +15,17 @@ from typing import Any, Protocol, Self
 import httpx
 from cloudevents.conversion import to_binary
 from cloudevents.http import CloudEvent
-from cloudevents.kafka import to_binary as to_kafka_binary
 
 from ._config import AlertSettings
 from ._exceptions import SinkRejectedError, SinkUnavailableError
 from ._logging import get_logger
-from .binding import encode_header_value
+from .binding import Headers, binary_record, encode_header_value
 from .knative import is_retried
 
 __all__ = ["AlertSink", "HttpSink", "KafkaSink", "sink_from_settings"]
+
+# Key, value and headers of a record to produce.
+KafkaRecord = tuple[bytes | None, bytes | None, Headers]
 
 
 class AlertSink(Protocol):
@@ -123,7 +126,7 @@ class KafkaSink:
         self._retired: dict[int, threading.Event] = {}
 
     def send(self, event: CloudEvent) -> None:
-        message = to_kafka_binary(event)
+        message = _binary_record(event)
         delivered = threading.Event()
         outcome: list[Any] = []
 
@@ -175,14 +178,9 @@ class KafkaSink:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _produce(self, producer: Any, message: Any, on_delivery: Any) -> None:
-        producer.produce(
-            self.topic,
-            key=message.key,
-            value=message.value,
-            headers=list(message.headers.items()),
-            on_delivery=on_delivery,
-        )
+    def _produce(self, producer: Any, message: KafkaRecord, on_delivery: Any) -> None:
+        key, value, headers = message
+        producer.produce(self.topic, key=key, value=value, headers=headers, on_delivery=on_delivery)
 
     def _ensure_producer(self) -> Any:
         with self._lock:
@@ -262,3 +260,16 @@ def _is_fatal(error: Any) -> bool:
     if not isinstance(error, KafkaError):
         return False
     return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
+def _binary_record(event: CloudEvent) -> KafkaRecord:
+    """The binary-mode Kafka record of an emitted event (``deadman.binding``'s
+    encoding, as a KafkaSink writes it: the key is ``partitionkey``)."""
+    attributes = {name: str(value) for name, value in event.get_attributes().items()}
+    data = event.get_data()
+    body = data if isinstance(data, bytes) or data is None else _json(data)
+    return binary_record(attributes, body)
+
+
+def _json(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
