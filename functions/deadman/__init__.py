@@ -6,7 +6,8 @@ The public surface, everything outside this package may use:
   function target and what it does: the contract), ``LifecycleType``,
   ``ORDERED_TARGET``, ``Action``, ``EventTypes``, ``LifecycleEvent``,
   ``parse_lifecycle_event``, ``EventStamp``,
-  ``BinlogPosition``, the ``EVENT_*_VAR`` names, ``TaskRules``, ``Result``,
+  ``BinlogPosition``, ``rfc3339`` (a time as every emitted text writes it), the
+  ``EVENT_*_VAR`` names, ``TaskRules``, ``Result``,
   ``DeviceOutcome``, ``LifecycleService``;
 * task ids and device codes: ``TaskIds``, ``check_device_code``,
   ``task_id_problem``;
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
         EVENT_TIME_VAR,
         BinlogPosition,
         EventStamp,
+        rfc3339,
     )
     from ._service import LifecycleService
     from ._sinks import AlertSink, HttpSink, KafkaSink
@@ -110,7 +112,14 @@ _EXPORTS = {
     **dict.fromkeys(("DeviceOutcome", "Result", "TaskRules"), "_lifecycle"),
     **dict.fromkeys(("JsonFormatter", "configure_logging", "get_logger"), "_logging"),
     **dict.fromkeys(
-        ("EVENT_ID_VAR", "EVENT_POSITION_VAR", "EVENT_TIME_VAR", "BinlogPosition", "EventStamp"),
+        (
+            "EVENT_ID_VAR",
+            "EVENT_POSITION_VAR",
+            "EVENT_TIME_VAR",
+            "BinlogPosition",
+            "EventStamp",
+            "rfc3339",
+        ),
         "_ordering",
     ),
     "LifecycleService": "_service",
@@ -166,6 +175,7 @@ __all__ = [
     "load_settings",
     "parse_alert",
     "parse_lifecycle_event",
+    "rfc3339",
     "runtime",
     "status_for",
     "task_id_problem",

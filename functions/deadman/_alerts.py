@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._config import AlertSettings
 from ._exceptions import MalformedAlertError
+from ._ordering import rfc3339
 from ._task_ids import TaskIds
 
 __all__ = ["AlertMapper", "KapacitorAlert", "alert_event_id", "parse_alert"]
@@ -122,13 +123,12 @@ class AlertMapper:
         return CloudEvent(attributes, data)
 
     def _attributes(self, alert: KapacitorAlert, event_type: str, subject: str) -> dict[str, str]:
-        time = alert.time.astimezone(UTC) if alert.time.tzinfo else alert.time.replace(tzinfo=UTC)
         return {
             "id": alert_event_id(alert),
             "source": self.source,
             "type": event_type,
             "subject": subject,
-            "time": time.isoformat().replace("+00:00", "Z"),
+            "time": rfc3339(alert.time),
             "datacontenttype": "application/json",
             # The record key on Kafka: one device's (or the heartbeat's) events in order.
             "partitionkey": subject,

@@ -34,6 +34,7 @@ __all__ = [
     "EventStamp",
     "format_time",
     "parse_time",
+    "rfc3339",
 ]
 
 EVENT_TIME_VAR = "deadman_event_time"
@@ -49,8 +50,16 @@ def parse_time(text: str) -> datetime:
     return value.astimezone(UTC)
 
 
+def rfc3339(time: datetime, timespec: str = "auto") -> str:
+    """``time`` in UTC as RFC 3339 with ``Z`` (``timespec`` as for ``isoformat``);
+    a naive time is taken as UTC."""
+    aware = time if time.tzinfo is not None else time.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
+
+
 def format_time(time: datetime) -> str:
-    return time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """A stamp's time in task vars: microseconds always, so that texts compare."""
+    return rfc3339(time, "microseconds")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .._exceptions import DeadmanError, KapacitorRejectedError
 from .._kapacitor import KapacitorClient
 from .._lifecycle import Result, TaskRules
 from .._logging import get_logger
-from .._ordering import EventStamp
+from .._ordering import EventStamp, rfc3339
 from .._service import LifecycleService
 from .._task_ids import TaskIds
 from .desired import DesiredState, NewestEvent
@@ -319,7 +319,7 @@ def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orph
 
 
 def _iso(stamp: EventStamp | None) -> str | None:
-    return None if stamp is None else stamp.time.isoformat().replace("+00:00", "Z")
+    return None if stamp is None else rfc3339(stamp.time)
 
 
 def run_audit(

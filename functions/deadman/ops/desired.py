@@ -26,7 +26,7 @@ from typing import Any
 from .._events import Action, EventTypes
 from .._events import parse_lifecycle_event as _parse
 from .._exceptions import EventError
-from .._ordering import EventStamp
+from .._ordering import EventStamp, rfc3339
 from .._task_ids import TaskIds
 from ..binding import read_record, wrapped_attributes
 from .topics import RawRecord
@@ -63,7 +63,7 @@ class NewestEvent:
     def as_json(self) -> dict[str, Any]:
         found = {
             "id": self.event_id,
-            "time": self.time.isoformat().replace("+00:00", "Z"),
+            "time": rfc3339(self.time),
             "action": self.action.value,
             "topic": self.topic,
             "partition": self.partition,

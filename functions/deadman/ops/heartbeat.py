@@ -22,7 +22,7 @@ from typing import Any
 
 from .._config import HeartbeatCheckSettings, InstallerSettings, influxql_duration_ns
 from .._kapacitor import KapacitorClient
-from .._ordering import parse_time
+from .._ordering import parse_time, rfc3339
 from ..binding import read_record
 from .template import InstallResult, bundled_template, render_template
 from .topics import RawRecord, read_records
@@ -122,7 +122,7 @@ class HeartbeatStatus:
             "state": self.state.value,
             "topic": self.topic,
             "max_age_seconds": self.max_age.total_seconds(),
-            "newest": self.newest.isoformat().replace("+00:00", "Z") if self.newest else None,
+            "newest": rfc3339(self.newest) if self.newest else None,
             "age_seconds": round(self.age.total_seconds(), 3) if self.age else None,
             "heartbeats_read": self.seen,
             "exit_code": self.exit_code,

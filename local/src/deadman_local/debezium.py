@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from deadman import rfc3339
+
 __all__ = ["OutboxRecord", "OutboxWriter"]
 
 _STRING = {"type": "string", "optional": True}
@@ -91,7 +93,7 @@ class OutboxWriter:
             "source": f"/debezium/mysql/{self.prefix}",
             "specversion": "1.0",
             "type": event_type,
-            "time": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+            "time": rfc3339(when, "milliseconds"),
             "datacontenttype": "application/json",
             "iodebeziumop": "c",
             "iodebeziumversion": source["version"],
