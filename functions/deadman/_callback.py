@@ -27,6 +27,7 @@ from ._framework import read_limited_body
 from ._logging import get_logger
 from ._sinks import AlertSink, sink_from_settings
 from ._telemetry import ALERTS, SINK_DURATION, telemetry
+from .binding import is_http_cloudevent
 
 __all__ = ["AlertCallback"]
 
@@ -147,10 +148,7 @@ class AlertCallback:
 
     def _alert_json(self, request: Request) -> Any:
         body = _read_body(request, self.settings.alert_max_body_bytes)
-        content_type = request.headers.get("Content-Type", "")
-        if "ce-specversion" not in request.headers and not content_type.startswith(
-            "application/cloudevents"
-        ):
+        if not is_http_cloudevent(request.headers):
             return body
         # Direct or wrapped (dev.knative.kafka.event): either way the data is the alert.
         data = from_http(dict(request.headers), body).data

@@ -25,7 +25,7 @@ from flask import has_request_context, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request
 
-from .binding import decode_header_value
+from .binding import decode_header_value, is_http_binary, is_structured
 
 __all__ = [
     "delivered_attributes",
@@ -42,7 +42,7 @@ def delivered_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         return found
     if not _time_was_sent():
         found.pop("time", None)
-    if "ce-specversion" in request.headers:
+    if is_http_binary(request.headers):
         found = {
             name: decode_header_value(value) if isinstance(value, str) else value
             for name, value in found.items()
@@ -60,7 +60,7 @@ def incoming_traceparent() -> str | None:
 def _time_was_sent() -> bool:
     if "ce-time" in request.headers:
         return True
-    if request.mimetype.startswith("application/cloudevents"):
+    if is_structured(request.mimetype):
         body = request.get_json(silent=True, force=True)
         return isinstance(body, dict) and "time" in body
     return False

@@ -33,7 +33,7 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 __all__ = [
     "KAFKA_HEADER_PREFIX",
@@ -49,6 +49,8 @@ __all__ = [
     "decode_header_value",
     "encode_header_value",
     "http_headers",
+    "is_http_binary",
+    "is_http_cloudevent",
     "is_structured",
     "kafka_header_extension",
     "kafka_source_uri",
@@ -114,7 +116,26 @@ def http_headers(attributes: Mapping[str, str]) -> dict[str, str]:
 
 
 def is_structured(content_type: str) -> bool:
+    """Whether a content type is a structured-mode CloudEvent's (any event format)."""
     return content_type.lower().startswith(_STRUCTURED_PREFIX)
+
+
+class HttpHeaders(Protocol):
+    """Case-insensitive request headers (werkzeug's, httpx's)."""
+
+    def __contains__(self, name: str, /) -> bool: ...
+
+    def get(self, name: str, /) -> str | None: ...
+
+
+def is_http_binary(headers: HttpHeaders) -> bool:
+    """Whether an HTTP request (case-insensitive ``headers``) is a binary-mode CloudEvent."""
+    return "ce-specversion" in headers
+
+
+def is_http_cloudevent(headers: HttpHeaders) -> bool:
+    """Whether an HTTP request carries a CloudEvent, in binary or structured mode."""
+    return is_http_binary(headers) or is_structured(headers.get("Content-Type") or "")
 
 
 def kafka_header_extension(header: str) -> str:
