@@ -14,7 +14,7 @@ from typing import Any, Literal, Self, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ._events import EventTypes
+from ._events import Action, EventTypes
 from ._exceptions import ConfigurationError
 from ._task_ids import TaskIds, task_id_problem
 
@@ -202,6 +202,13 @@ class LifecycleSettings(KapacitorSettings, _TaskIdSettings):
     event_type_disabled: str = EventTypes.disabled
     event_type_deleted: str = EventTypes.deleted
 
+    @property
+    def event_types(self) -> EventTypes:
+        """The configured type of each action (``EVENT_TYPE_<ACTION>``)."""
+        return EventTypes(
+            **{action.value: getattr(self, f"event_type_{action.value}") for action in Action}
+        )
+
     @field_validator("task_extra_vars")
     @classmethod
     def _extra_vars_are_simple(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -261,13 +268,8 @@ class AuditSettings(LifecycleSettings, KafkaSettings):
         """The topics to read: AUDIT_TOPICS, or one per configured event type."""
         if self.audit_topics:
             return self.audit_topics.split(",")
-        types = (
-            self.event_type_created,
-            self.event_type_enabled,
-            self.event_type_disabled,
-            self.event_type_deleted,
-        )
-        return [DEFAULT_TOPIC_PREFIX + event_type for event_type in types]
+        types = self.event_types
+        return [DEFAULT_TOPIC_PREFIX + getattr(types, action.value) for action in Action]
 
 
 class AlertSettings(_TaskIdSettings):

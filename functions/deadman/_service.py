@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 from ._config import LifecycleSettings
-from ._events import Action, EventTypes, LifecycleEvent, parse_lifecycle_event
+from ._events import Action, LifecycleEvent, parse_lifecycle_event
 from ._exceptions import (
     DevicesRejectedError,
     DevicesUnavailableError,
@@ -39,12 +39,7 @@ class LifecycleService:
             create_status=settings.task_create_status,
             extra_vars=settings.task_extra_vars,
         )
-        self.types = EventTypes(
-            created=settings.event_type_created,
-            enabled=settings.event_type_enabled,
-            disabled=settings.event_type_disabled,
-            deleted=settings.event_type_deleted,
-        )
+        self.types = settings.event_types
         # Bounds the calls in flight toward Kapacitor for the whole process, since
         # Kapacitor, not this function, is the bottleneck of a bulk event.
         self._pool = ThreadPoolExecutor(
