@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator
-from tests.support.emulator import AlertReceiver
+from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator, serve
+from tests.support.emulator import DEADMAN_TEMPLATE_ID, AlertReceiver
 
 Body = Callable[..., dict[str, Any]]
 
@@ -99,7 +99,7 @@ def test_fire_sends_endpoint_headers_and_basic_auth(
 ) -> None:
     seeded.set_endpoint(
         "benthos",
-        receiver.url + "/alerts/{{.ID}}",
+        receiver.url + "/alerts",
         headers={"X-Token": "abc"},
         basic_auth=("u", "p"),
     )
@@ -107,7 +107,7 @@ def test_fire_sends_endpoint_headers_and_basic_auth(
     result = seeded.fire_deadman("h1_not_fed")
     assert result.ok
     request, _ = receiver.requests[0]
-    assert request.path == "/alerts/h1_not_fed"
+    assert request.path == "/alerts"
     assert request.headers["X-Token"] == "abc"
     assert request.authorization is not None
     assert (request.authorization.username, request.authorization.password) == ("u", "p")
@@ -184,28 +184,19 @@ def test_fire_reports_receiver_errors_and_transport_failures(
     assert len(receiver.requests) == 1  # no retry
 
 
-def test_fire_default_id_and_message_without_templates(
-    api: httpx.Client, emulator: KapacitorEmulator, receiver: AlertReceiver
+def test_fire_without_the_endpoint_configured_sends_nothing(
+    deadman_script: str, make_task_body: Body
 ) -> None:
-    script = (
-        f"stream\n    |from()\n        .measurement('m')\n    |deadman(0.0, 5m)\n"
-        f"        .post('{receiver.url}/direct')\n"
-    )
-    created = api.post(
-        "/tasks",
-        json={
-            "id": "plain",
-            "script": script,
-            "status": "enabled",
-            "dbrps": [{"db": "iot", "rp": "autogen"}],
-        },
-    )
-    assert created.status_code == 200, created.text
-    body = emulator.fire_deadman("plain", emitted=0).body
-    assert body is not None
-    assert body["id"] == "nil:from1 for task 'plain'"
-    assert body["message"] == "nil:from1 for task 'plain' is dead: 0.000 points/5m0s."
-    assert receiver.requests[0][0].path == "/direct"
+    """The template posts to endpoint 'benthos', which this emulator does not have."""
+    emulator = KapacitorEmulator()
+    emulator.add_template(DEADMAN_TEMPLATE_ID, deadman_script)
+    with serve(emulator) as running:
+        url = f"{running.url}/kapacitor/v1/tasks"
+        assert httpx.post(url, json=make_task_body("u1", "u")).status_code == 200
+        result = emulator.fire_deadman("u1")
+    assert (result.status, result.error) == (None, "no [[httppost]] endpoint named 'benthos'")
+    assert result.body is not None
+    assert result.body["id"] == "u1"
 
 
 @pytest.mark.parametrize(

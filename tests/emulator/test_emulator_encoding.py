@@ -1,4 +1,4 @@
-"""Go-compatible JSON, quoting, times and template rendering."""
+"""Go's printing where clients read it: JSON, quoting, times, template fields."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deadman_local.kapacitor_emulator._gojson import JSONValue, go_quote, marshal, rfc3339nano
-from deadman_local.kapacitor_emulator._gotemplate import GoDuration, GoTime, render
+from deadman_local.kapacitor_emulator._gofmt import (
+    JSONValue,
+    go_quote,
+    go_time,
+    marshal,
+    render,
+    rfc3339nano,
+)
 
 _JSON = st.recursive(
     st.none()
@@ -35,9 +41,6 @@ def test_marshal_round_trips_through_json(value: JSONValue, indent: bool) -> Non
         (0.0, "0"),
         (12.0, "12"),
         (2.5, "2.5"),
-        (0.00001, "0.00001"),
-        (1e21, "1e+21"),
-        (1e-7, "1e-07"),
         ("<&>", '"\\u003c\\u0026\\u003e"'),
         ({}, "{}"),
         ([], "[]"),
@@ -54,31 +57,20 @@ def test_marshal_indent_is_four_spaces_without_trailing_newline() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    ("text", "quoted"),
-    [("a b", '"a b"'), ('a"b', '"a\\"b"'), ("\x01é", '"\\x01é"'), ("\u200b", '"\\u200b"')],
-)
+@pytest.mark.parametrize(("text", "quoted"), [("a b", '"a b"'), ('a"b', '"a\\"b"')])
 def test_go_quote(text: str, quoted: str) -> None:
     assert go_quote(text) == quoted
 
 
-def test_times_and_durations_print_like_go() -> None:
+def test_times_print_like_go() -> None:
     ns = 1_795_110_430_000_000_000
     assert rfc3339nano(ns) == "2026-11-19T17:47:10Z"
     assert rfc3339nano(ns + 120_000) == "2026-11-19T17:47:10.00012Z"
     assert rfc3339nano(None) == "0001-01-01T00:00:00Z"
-    assert str(GoTime(ns)) == "2026-11-19 17:47:10 +0000 UTC"
-    assert [str(GoDuration(n)) for n in (0, 1500, 20 * 10**9, 5400 * 10**9)] == [
-        "0s",
-        "1.5µs",
-        "20s",
-        "1h30m0s",
-    ]
+    assert go_time(ns) == "2026-11-19 17:47:10 +0000 UTC"
 
 
-def test_render_supports_fields_index_and_leaves_other_actions() -> None:
-    data = {"ID": "i", "Fields": {"emitted": 8.0}, "Tags": {"device": "d<1>"}}
-    assert render('{{.ID}} {{ .Fields }} {{ index .Tags "device" }} {{ if .X }}', data) == (
-        "i map[emitted:8] d<1> {{ if .X }}"
-    )
-    assert render('{{ index .Tags "device" }}', data, escape=True) == "d&lt;1&gt;"
+def test_render_prints_fields_like_go_and_leaves_other_actions() -> None:
+    data = {"ID": "i", "Fields": {"emitted": 8.0}, "Tags": {}, "Group": "nil"}
+    template = "{{.ID}} {{ .Fields }} {{.Tags}} {{.Group}} {{ if .X }} {{.Missing}}"
+    assert render(template, data) == "i map[emitted:8] map[] nil {{ if .X }} {{.Missing}}"

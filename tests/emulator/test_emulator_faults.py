@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -87,17 +88,6 @@ def test_stopped_listener_refuses_connections_and_keeps_state(
     assert api.get("/tasks/k1").json()["status"] == "enabled"
 
 
-def test_refuse_control_route_stops_listening_before_answering(
-    running: RunningEmulator, api: httpx.Client, emulator: KapacitorEmulator
-) -> None:
-    answer = httpx.post(f"{running.url}/emulator/refuse", json={"seconds": 60})
-    assert answer.json() == {"refusing_for": 60.0}
-    with pytest.raises(httpx.ConnectError):
-        api.get("/ping")
-    running.resume_listening()  # the 60 s timer then finds it listening already
-    assert api.get("/ping").status_code == 204
-
-
 def test_capacity_queues_calls_beyond_concurrency(
     running: RunningEmulator, emulator: KapacitorEmulator
 ) -> None:
@@ -129,39 +119,21 @@ def test_capacity_does_not_gate_ping(api: httpx.Client, emulator: KapacitorEmula
     assert emulator.capacity.snapshot()["served"] == 1
 
 
-def test_control_routes_drive_faults_capacity_and_state(
+def test_state_control_route_shows_tasks_calls_and_capacity(
     running: RunningEmulator,
     api: httpx.Client,
     seeded: KapacitorEmulator,
     make_task_body: Body,
 ) -> None:
-    control = f"{running.url}/emulator"
-    added = httpx.post(
-        f"{control}/faults",
-        json={
-            "methods": ["DELETE"],
-            "path_prefix": "/kapacitor/v1/tasks/",
-            "status": 503,
-            "times": 1,
-            "message": "down",
-        },
-    )
-    assert added.status_code == 200, added.text
-    assert api.delete("/tasks/x").json()["error"] == "down"
-    assert api.delete("/tasks/x").status_code == 204
-    second = httpx.post(f"{control}/faults", json={"status": 500}).json()["id"]
-    assert [f["id"] for f in httpx.get(f"{control}/faults").json()["faults"]] == [second]
-    assert httpx.delete(f"{control}/faults/{second}").status_code == 204
-    bad = httpx.post(f"{control}/faults", json={"status": 500, "bogus": 1})
-    assert bad.status_code == 400
-    capacity = httpx.post(f"{control}/capacity", json={"service_time": 0.01, "concurrency": 3})
-    assert (capacity.json()["service_time"], capacity.json()["concurrency"]) == (0.01, 3)
+    seeded.set_capacity(0.0, 3)
     assert api.post("/tasks", json=make_task_body("s1", "m")).status_code == 200
-    state = httpx.get(f"{control}/state").json()
+    state = httpx.get(f"{running.url}/emulator/state").json()
     assert state["tasks"]["s1"]["status"] == "enabled"
+    assert state["tasks"]["s1"]["executing"] is True
     assert state["templates"] == ["device_deadman"]
     assert {"method": "POST", "kind": "tasks", "count": 1} in state["calls"]
-    assert httpx.post(f"{control}/reset").json() == {"reset": True}
+    assert (state["capacity"]["concurrency"], state["capacity"]["served"]) == (3, 1)
+    seeded.reset()
     assert seeded.tasks() == {}
     assert (seeded.capacity.service_time, seeded.capacity.concurrency) == (0.0, None)
 
@@ -181,32 +153,18 @@ def test_hang_fault_holds_task_calls_until_removed_while_ping_answers(
         assert held.result(timeout=10).status_code == 200
 
 
-def test_hang_fault_over_control_route(
+def test_dribble_fault_sends_the_body_a_byte_at_a_time(
     running: RunningEmulator, emulator: KapacitorEmulator
 ) -> None:
-    created = httpx.post(
-        f"{running.url}/emulator/faults", json={"path_prefix": "/kapacitor/v1/tasks", "hang": True}
-    )
-    assert created.json()["hang"] is True
-    with pytest.raises(httpx.ReadTimeout):
-        httpx.get(f"{running.url}/kapacitor/v1/tasks", timeout=0.3)
-    assert httpx.delete(f"{running.url}/emulator/faults").status_code == 204
-    assert httpx.get(f"{running.url}/kapacitor/v1/tasks", timeout=5).status_code == 200
-
-
-def test_dribble_fault_sends_the_answer_a_byte_at_a_time(
-    running: RunningEmulator, emulator: KapacitorEmulator
-) -> None:
-    import socket
-
-    emulator.dribble(0.05, path="/kapacitor/v1/ping")
+    emulator.dribble(0.05, path="/kapacitor/v1/tasks")
     with socket.create_connection((running.host, running.port), timeout=5) as connection:
-        connection.sendall(b"GET /kapacitor/v1/ping HTTP/1.1\r\nHost: k\r\n\r\n")
-        first = connection.recv(65536)
-        assert first == b"H"  # one byte, not the whole status line
-        received = first
-        while len(received) < len(b"HTTP/1.1 204"):
+        connection.sendall(b"GET /kapacitor/v1/tasks/missing HTTP/1.1\r\nHost: k\r\n\r\n")
+        received = b""
+        while b"\r\n\r\n" not in received:
             chunk = connection.recv(65536)
-            assert chunk, "the connection closed before the status line ended"
+            assert chunk, "the connection closed before the head ended"
             received += chunk
-    assert received.startswith(b"HTTP/1.1 204")
+        assert received.startswith(b"HTTP/1.1 404")
+        body = received.split(b"\r\n\r\n", 1)[1]
+        assert len(body) <= 1
+        assert len(body + connection.recv(65536)) <= 2  # one byte at a time, not the rest

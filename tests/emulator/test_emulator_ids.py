@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from deadman_local.kapacitor_emulator import KapacitorEmulator
-from deadman_local.kapacitor_emulator._vars import valid_id
+from deadman_local.kapacitor_emulator._tasks import valid_id
 
 _ALLOWED = st.characters(categories=("Lu", "Ll", "Lt", "Lm", "Lo")) | st.sampled_from(
     list("0123456789-._")

@@ -97,25 +97,6 @@ def test_emulator_kafka_handler_writes_records_like_kapacitor(kafka_broker: Embe
         )
 
 
-def test_emulator_as_1_5_0_crashes_on_a_kafka_alert(kafka_broker: EmbeddedBroker) -> None:
-    """1.5.0 ignores .kafkaTopic() and the whole server stops on the first alert."""
-    emulator = KapacitorEmulator(
-        version="1.5.0",
-        kafka_clusters=[KafkaCluster("local", kafka_broker.bootstrap_servers)],
-    )
-    with serve(emulator) as running:
-        created = httpx.post(
-            f"{running.url}/kapacitor/v1/tasks",
-            json=script_task("kafka_test_not_fed", capture()["tickscript"]),
-        )
-        assert created.status_code == 200, created.text
-        result = emulator.fire_deadman("kafka_test_not_fed", "CRITICAL")
-        assert not result.ok
-        assert "empty topic" in (result.error or "")
-        with pytest.raises(httpx.ConnectError):
-            httpx.get(f"{running.url}/kapacitor/v1/ping")
-
-
 def test_emulator_close_stops_its_kafka_report_poller(kafka_broker: EmbeddedBroker) -> None:
     """Used without serve(), the emulator's producer threads end with close()."""
     topic = f"kapacitor-alerts-{uuid.uuid4().hex[:6]}"

@@ -1,12 +1,15 @@
 """Injection and abuse: hostile device codes, oversized bodies and bulk events, and
-what reaches Kapacitor (paths, ids, the InfluxQL the template builds)."""
+what reaches Kapacitor (paths, ids, the InfluxQL the template builds, and the
+measurement a real Kapacitor then queries)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+import time
 import tracemalloc
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -27,9 +30,9 @@ from deadman import (
     LifecycleSettings,
     check_device_code,
 )
-from deadman_local.kapacitor_emulator._tickeval import evaluate_task
-from deadman_local.kapacitor_emulator._tickparse import parse_program
+from deadman.ops.template import bundled_template
 from tests.support.apps import CALLBACK_TOKEN, Apps, check_error_body
+from tests.support.backends import KapacitorBackend
 from tests.support.events import DEFAULT_EVENT_ID, inner_event, wrapped_delivery
 from tests.support.paths import TEMPLATE_ID
 from tests.support.shared import captured_alerts
@@ -39,6 +42,8 @@ from tests.support.tasks import SUFFIX
 TASKS = "/kapacitor/v1/tasks"
 # Built exactly as the template's `var query = ...` line builds it.
 QUERY = re.compile(r"""SELECT \* FROM "([^"]*)"\."([^"]*)"\."([^"]*)" WHERE "ty" = 'F'""")
+# Characters that end or escape an InfluxQL double-quoted identifier.
+IDENTIFIER_BREAKERS = ('"', "\\", "\n")
 
 REFUSED = {
     "double quote": 'dev"1',
@@ -232,24 +237,36 @@ class Endless(io.RawIOBase):
         return len(buffer)
 
 
+def template_query(variables: Mapping[str, object]) -> str:
+    """The shipped template's ``var query = ...`` line with the task's vars put in:
+    its single-quoted strings (where TICKscript unescapes only \\') joined with
+    the vars it names, which is all that line does."""
+    script = bundled_template(TEMPLATE_ID)
+    line = next(line for line in script.splitlines() if line.startswith("var query = "))
+    terms = re.findall(r"'((?:[^'\\]|\\.)*)'|(\w+)", line.removeprefix("var query = "))
+    return "".join(
+        text.replace("\\'", "'") if text else str(variables[name]) for text, name in terms
+    )
+
+
 @FUZZ
 @given(code=accepted_codes)
 def test_injection_accepted_code_stays_in_its_path_and_its_identifier(
     apps: Apps, code: str
 ) -> None:
-    """Kapacitor is only asked about /kapacitor/v1/tasks/<code><suffix>, and the
-    template's query, rendered from the stored vars as Kapacitor's evaluator does,
-    holds exactly three quoted identifiers: db, rp and the code."""
+    """Kapacitor is only asked about /kapacitor/v1/tasks/<code><suffix>; the code
+    has nothing that ends or escapes an InfluxQL identifier, so the template's
+    query, built from the stored vars, holds exactly three quoted identifiers: db,
+    rp and the code. (A real Kapacitor querying that measurement: below.)"""
     mark = len(apps.requests.records)
     response = enable(apps, [code])
     assert response.status_code == 200, response.data
     task_id = code + SUFFIX
     assert set(task_paths(apps, mark)) <= {f"{TASKS}/{task_id}", TASKS}
+    assert not any(breaker in code for breaker in IDENTIFIER_BREAKERS)
     task = apps.emulator.task(task_id)
     assert task is not None
-    template = apps.emulator.templates()[TEMPLATE_ID]
-    env = evaluate_task(parse_program(template.script), task.vars)
-    query = env["query"].value  # type: ignore[union-attr]
+    query = template_query({name: var.value for name, var in task.vars.items()})
     built = 'SELECT * FROM "iot"."autogen"."' + code + '" WHERE "ty" = \'F\''  # noqa: S608
     assert query == built
     match = QUERY.fullmatch(query)
@@ -257,6 +274,52 @@ def test_injection_accepted_code_stays_in_its_path_and_its_identifier(
     assert match.groups() == ("iot", "autogen", code)
     assert query.count('"') == 8
     assert query.count("'") == 2
+
+
+def test_injection_real_kapacitor_queries_the_measurement_named_by_the_code(
+    real_backend: KapacitorBackend,
+) -> None:
+    """On a real Kapacitor and InfluxDB: each accepted code (letters of every kind,
+    dots, dashes) ends up as exactly the measurement the task's batch query reads.
+    Points written to that measurement are the points the query node counts."""
+    real = real_backend.real
+    assert real is not None
+    codes = ["capteur-é", "传感器_1", "..", "Ωmega.2", "ǅevʰ"]
+    real_backend.add_template(TEMPLATE_ID, bundled_template(TEMPLATE_ID))
+    settings = LifecycleSettings(
+        kapacitor_url=real_backend.url,
+        kapacitor_db="iot",
+        # A query every second, so that the test sees one soon.
+        task_extra_vars={"period": {"type": "duration", "value": "1s"}},
+    )
+    service = LifecycleService(settings)
+    try:
+        service.handle(inner_event("device-enabled", codes), {"devicescode": codes}, Action.ENABLE)
+    finally:
+        service.close()
+    queried: dict[str, int] = {}
+    deadline = time.monotonic() + 30
+    while len(queried) < len(codes) and time.monotonic() < deadline:
+        # Line protocol escapes only commas and spaces in a measurement name.
+        real.write([f"{code},ty=F value=1" for code in codes])
+        time.sleep(0.25)
+        for code in codes:
+            points = _points_queried(real_backend, code + SUFFIX)
+            if points:
+                queried[code] = points
+    assert sorted(queried) == sorted(codes), f"points queried per code: {queried}"
+
+
+def _points_queried(backend: KapacitorBackend, task_id: str) -> int:
+    """What the task's query node has read so far (Kapacitor's node stats)."""
+    response = httpx.get(f"{backend.direct_url}{TASKS}/{quote(task_id, safe='')}", timeout=10)
+    assert response.status_code == 200, response.text
+    task = response.json()
+    assert (task["executing"], task["error"]) == (True, ""), task["error"]
+    nodes = task["stats"]["node-stats"]
+    return sum(
+        int(stats["points_queried"]) for name, stats in nodes.items() if name.startswith("query")
+    )
 
 
 @FUZZ

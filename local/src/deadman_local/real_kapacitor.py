@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -116,23 +115,20 @@ class RealKapacitor:
     """InfluxDB with database ``db``, and Kapacitor querying it, until ``stop()``.
 
     ``endpoints`` become ``[[httppost]]`` sections and ``kafka_clusters`` ``[[kafka]]``
-    sections of Kapacitor's configuration, as an operator writes them.
-    ``subscriptions`` lets InfluxDB push every written point to Kapacitor (stream
-    tasks need it; the batch template does not).
+    sections of Kapacitor's configuration, as an operator writes them. InfluxDB
+    pushes no points to Kapacitor (no subscriptions): the batch templates query.
     """
 
     binaries: Binaries
     db: str = "iot"
     endpoints: Sequence[HttpPostEndpoint] = ()
     kafka_clusters: Sequence[KafkaCluster] = ()
-    subscriptions: bool = False
     kapacitor_port: int = 0
     influxdb_port: int = 0
     start_timeout: float = 60.0
     folder: Path | None = field(default=None, init=False)
     _influxd: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
     _kapacitord: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _influxdb_paused: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.kapacitor_port = self.kapacitor_port or free_port()
@@ -178,23 +174,11 @@ class RealKapacitor:
     def stop(self) -> None:
         self.stop_kapacitor()
         if self._influxd is not None:
-            self.resume_influxdb()
             stop_process_group(self._influxd)
             self._influxd = None
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
-
-    def pause_influxdb(self) -> None:
-        """SIGSTOP InfluxDB: connections hang, as in a stalled or overloaded server."""
-        assert self._influxd is not None
-        os.killpg(self._influxd.pid, signal.SIGSTOP)
-        self._influxdb_paused = True
-
-    def resume_influxdb(self) -> None:
-        if self._influxd is not None and self._influxdb_paused:
-            os.killpg(self._influxd.pid, signal.SIGCONT)
-            self._influxdb_paused = False
 
     def query(self, statement: str) -> httpx.Response:
         """Run one InfluxQL statement on ``db`` (POST /query); raises on an error status."""
@@ -316,7 +300,7 @@ skip-config-overrides = true
   default = true
   name = "localhost"
   urls = ["{self.influxdb_url}"]
-  disable-subscriptions = {str(not self.subscriptions).lower()}
+  disable-subscriptions = true
   subscription-protocol = "http"
 """
         ]

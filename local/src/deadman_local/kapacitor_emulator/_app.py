@@ -1,45 +1,34 @@
 """The WSGI entry point: request pipeline around the Kapacitor API handlers.
 
-Order for a Kapacitor API request: count it, answer OPTIONS (CORS short-circuits
-before authentication, as in Kapacitor), hold it while a hang fault lasts, apply
-fault latency and fault answers, authenticate, then take a capacity slot (except
-ping) and run the handler. A dribble fault is passed to the server in the WSGI
-environment (``DRIBBLE_KEY``). ``/emulator/...`` control routes bypass all of this.
+Order for a Kapacitor API request: count it, hold it while a hang fault lasts,
+apply fault latency and fault answers, authenticate, then take a capacity slot
+(except ping) and run the handler; a dribble fault sends the answer's body a byte
+at a time. ``/emulator/...`` control routes bypass all of this.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from werkzeug.wrappers import Request, Response
 
-from ._api import BASE_PATH, ApiContext, handle_api, route_kind
+from ._api import handle_api, route_kind
 from ._control import handle_control
-from ._http import empty_response, error_response
-from ._store import Runtime
+from ._faults import FaultOutcome
+from ._http import error_response
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
     from ._emulator import KapacitorEmulator
 
-__all__ = ["DRIBBLE_KEY", "RequestRecord", "handle_wsgi"]
-
-# Seconds between the bytes of the answer, read by the server's request handler.
-DRIBBLE_KEY = "deadman_emulator.dribble"
+__all__ = ["RequestRecord", "handle_wsgi"]
 
 _LOG = logging.getLogger(__name__)
-
-_PREVIEW = "/kapacitor/v1preview"
-_CORS_METHODS = "DELETE, GET, OPTIONS, POST, PUT, PATCH"
-_CORS_HEADERS = (
-    "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, "
-    "X-CSRF-Token, X-HTTP-Method-Override"
-)
 
 
 @dataclass(frozen=True)
@@ -48,60 +37,54 @@ class RequestRecord:
 
     method: str
     path: str
-    kind: str  # ping, tasks, templates, debug, unknown, emulator
+    kind: str  # ping, tasks, templates, unknown, emulator
     status: int
     duration_ms: float
-    remote_addr: str | None
     # The W3C trace context the caller sent, if any.
     traceparent: str | None = None
 
 
-def _options(emu: KapacitorEmulator, request: Request) -> Response:
-    response = empty_response(200, emu.version)
-    origin = request.headers.get("Origin")
-    if origin:
-        response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Methods"] = _CORS_METHODS
-        response.headers["Access-Control-Allow-Headers"] = _CORS_HEADERS
-    return response
+def _dribbled(response: Response, interval: float) -> Response:
+    """The answer with its body sent one byte every ``interval`` seconds, as a slow
+    server or proxy sends it: each byte resets a client's per-read timeout."""
+    body = response.get_data()
 
+    def trickle() -> Iterator[bytes]:
+        for index in range(len(body)):
+            time.sleep(interval if index else 0)
+            yield body[index : index + 1]
 
-def _api_context(emu: KapacitorEmulator, fail_start: str | None) -> ApiContext:
-    if fail_start is None:
-        return emu.api
-    # "500 but stored": the call runs normally except that starting a task fails,
-    # which is what leaves a created task stored, enabled and not executing.
-    runtime = Runtime(start_error=lambda _task: fail_start, forget=emu.runtime.forget)
-    return replace(emu.api, runtime=runtime)
+    return Response(trickle(), response.status, response.headers, direct_passthrough=True)
 
 
 def _kapacitor(emu: KapacitorEmulator, request: Request, path: str, kind: str) -> Response:
     method = request.method
     emu.count_call(method, kind)
-    if method == "OPTIONS":
-        return _options(emu, request)
     outcome = emu.faults.decide(method, path)
     if outcome.hang:
         emu.faults.hold(outcome.hang)
-    if outcome.dribble:
-        request.environ[DRIBBLE_KEY] = outcome.dribble
     if outcome.delay:
         time.sleep(outcome.delay)  # injected latency, outside the capacity slot
+    response = _answer(emu, request, path, kind, outcome)
+    return _dribbled(response, outcome.dribble) if outcome.dribble else response
+
+
+def _answer(
+    emu: KapacitorEmulator, request: Request, path: str, kind: str, outcome: FaultOutcome
+) -> Response:
     if outcome.status is not None and not outcome.store_then_fail:
         return error_response(outcome.status, outcome.message, emu.version)
-    denied = emu.auth.check(
-        request.headers.get("Authorization"), request.args.get("u"), request.args.get("p")
-    )
+    denied = emu.auth.check(request.headers.get("Authorization"))
     if denied is not None:
         return error_response(401, denied, emu.version, indent=False)
-    if path.startswith(_PREVIEW):
-        path = BASE_PATH + path[len(_PREVIEW) :]
-    context = _api_context(emu, outcome.message if outcome.store_then_fail else None)
+    # "500 but stored": the call runs, except that starting a task fails, which
+    # leaves a created task stored, enabled and not executing; then the error.
+    fail_start = outcome.message if outcome.store_then_fail else None
     if kind == "ping":
-        response = handle_api(context, request, path)
+        response = handle_api(emu.store, emu.version, request, path)
     else:
         with emu.capacity.slot():
-            response = handle_api(context, request, path)
+            response = handle_api(emu.store, emu.version, request, path, fail_start)
     if outcome.status is not None:
         return error_response(outcome.status, outcome.message, emu.version)
     return response
@@ -117,8 +100,7 @@ def handle_wsgi(
         kind = "emulator"
         response = handle_control(emu, request, path)
     else:
-        normalised = BASE_PATH + path[len(_PREVIEW) :] if path.startswith(_PREVIEW) else path
-        kind = route_kind(normalised)
+        kind = route_kind(path)
         try:
             response = _kapacitor(emu, request, path, kind)
         except Exception as exc:  # noqa: BLE001 - Kapacitor's recovery handler answers 500
@@ -132,7 +114,6 @@ def handle_wsgi(
                 kind=kind,
                 status=response.status_code,
                 duration_ms=round((time.monotonic() - started) * 1000, 3),
-                remote_addr=request.remote_addr,
                 traceparent=request.headers.get("traceparent"),
             )
         )

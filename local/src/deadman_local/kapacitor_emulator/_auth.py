@@ -1,8 +1,9 @@
 """HTTP authentication as Kapacitor's ``[http] auth-enabled = true`` applies it.
 
-Credentials come from ``?u=&p=`` (both non-empty), ``Authorization: Bearer <token>``
-or ``Authorization: Basic``. Real Kapacitor verifies a bearer token as an HS-signed
-JWT; the emulator only compares it with a configured static token string.
+Credentials come from ``Authorization: Bearer <token>`` or ``Authorization: Basic``
+(Kapacitor also reads ``?u=&p=``, which the product never sends). Real Kapacitor
+verifies a bearer token as an HS-signed JWT; the emulator only compares it with a
+configured static token string.
 """
 
 from __future__ import annotations
@@ -25,23 +26,14 @@ class AuthConfig:
     def enabled(self) -> bool:
         return self.username is not None or self.bearer_token is not None
 
-    def check(
-        self, authorization: str | None, query_user: str | None, query_password: str | None
-    ) -> str | None:
+    def check(self, authorization: str | None) -> str | None:
         """Return the 401 message for this request, or ``None`` when it may pass."""
         if not self.enabled:
             return None
-        user: str | None = None
-        password = ""
-        if query_user and query_password:
-            user, password = query_user, query_password
-        elif authorization:
-            parts = authorization.split(" ")
-            if len(parts) == 2 and parts[0] == "Bearer":
-                return self._check_token(parts[1])
-            basic = _parse_basic(authorization)
-            if basic is not None:
-                user, password = basic
+        parts = (authorization or "").split(" ")
+        if len(parts) == 2 and parts[0] == "Bearer":
+            return self._check_token(parts[1])
+        user, password = _parse_basic(authorization or "") or (None, "")
         if user is None:
             return "unable to parse authentication credentials"
         if user == "":

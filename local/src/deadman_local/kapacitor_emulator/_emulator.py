@@ -7,10 +7,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from ._alerts import LEVELS, AlertFirer, AlertResult, HttpPostEndpoint, KafkaCluster
-from ._api import ApiContext
 from ._app import RequestRecord, handle_wsgi
 from ._auth import AuthConfig
 from ._faults import CapacityGate, Fault, FaultInjector
@@ -18,41 +17,32 @@ from ._fleet import TimedAlert, fire_concurrently
 from ._model import Task, Template
 from ._request import TemplateRequest
 from ._scheduler import SilentScheduler
-from ._store import Runtime, Store
+from ._store import Store
 from ._templates import create_template
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
-__all__ = ["DEFAULT_VERSION", "KapacitorEmulator", "ListenerControl", "RequestRecord"]
+    from ._server import RunningEmulator
+
+__all__ = ["DEFAULT_VERSION", "KapacitorEmulator", "RequestRecord"]
 
 DEFAULT_VERSION = "1.7.7-emulator"
-_TASK_API = r"^/kapacitor/v1(preview)?/(tasks|templates)(/|$)"
-
-
-class ListenerControl(Protocol):
-    """What ``serve()`` lends the emulator: ``POST /emulator/refuse``, and a 1.5.0
-    that crashes on a Kafka alert, stop the listener."""
-
-    def refuse_for(self, seconds: float) -> None: ...
-
-    def stop_listening(self) -> None: ...
+_TASK_API = r"^/kapacitor/v1/(tasks|templates)(/|$)"
 
 
 class KapacitorEmulator:
     """An emulator of Kapacitor's HTTP API for tests and local runs (not a Kapacitor).
 
-    It is a WSGI application. ``username``/``password`` turn on basic auth (and
-    ``?u=&p=``), ``bearer_token`` accepts one static bearer token. ``service_time``
+    It is a WSGI application. ``username``/``password`` turn on basic auth,
+    ``bearer_token`` accepts one static bearer token. ``service_time``
     and ``concurrency`` set the capacity model. ``endpoints`` are the
     ``[[httppost]]`` targets alerts are posted to, ``kafka_clusters`` the
     ``[[kafka]]`` sections its Kafka event handler writes to. Tasks whose
     ``measurement`` var is in ``silent_measurements`` fire on their own, every
-    deadman interval, while served (``_scheduler``); with ``strict_endpoints`` a task
-    whose ``.post().endpoint()`` names no configured endpoint fails to start, as in
-    Kapacitor (500, stored enabled, not executing). ``version`` is reported in
+    deadman interval, while served (``_scheduler``). ``version`` is reported in
     ``X-Kapacitor-Version`` and chooses where 1.5, 1.6 and 1.7 answer differently
-    (``_versions``).
+    (``_versions``). ``request_log`` is called with every request handled.
     """
 
     def __init__(
@@ -66,34 +56,23 @@ class KapacitorEmulator:
         endpoints: Iterable[HttpPostEndpoint] = (),
         kafka_clusters: Iterable[KafkaCluster] = (),
         silent_measurements: Iterable[str] = (),
-        strict_endpoints: bool = False,
         version: str = DEFAULT_VERSION,
         request_log: Callable[[RequestRecord], None] | None = None,
     ) -> None:
         self.version = version
         self.auth = AuthConfig(username, password, bearer_token)
-        self.store = Store()
         self.faults = FaultInjector()
         self.capacity = CapacityGate(service_time, concurrency)
-        self.alerts = AlertFirer(
-            endpoints, kafka_clusters=kafka_clusters, version=version, on_crash=self._crash
-        )
-        self.strict_endpoints = strict_endpoints
+        self.alerts = AlertFirer(endpoints, kafka_clusters)
+        self.store = Store(forget=self.alerts.forget)
         self.request_log = request_log
-        self.listener: ListenerControl | None = None
-        self.crashed: str | None = None
+        # Set by serve(): tests stop and resume it (Kapacitor down or restarting).
+        self.listener: RunningEmulator | None = None
         self._initial_capacity = (service_time, concurrency)
         self._calls: Counter[tuple[str, str]] = Counter()
         self._calls_lock = threading.Lock()
-        self.runtime = Runtime(start_error=self._start_error, forget=self.alerts.forget)
         self.scheduler = SilentScheduler(
             frozenset(silent_measurements), self._stored_tasks, self.alerts
-        )
-        self.api = ApiContext(
-            self.store,
-            self.runtime,
-            version,
-            {k: str(v) for k, v in self.alerts.server_info.items()},
         )
 
     def _stored_tasks(self) -> list[Task]:
@@ -101,21 +80,8 @@ class KapacitorEmulator:
         with self.store.lock:
             return list(self.store.tasks.values())
 
-    def _crash(self, reason: str) -> None:
-        """What a real Kapacitor does on a panic: stop answering."""
-        self.crashed = reason
-        if self.listener is not None:
-            self.listener.stop_listening()
-
-    def _start_error(self, task: Task) -> str | None:
-        return self.alerts.start_problem(task) if self.strict_endpoints else None
-
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return handle_wsgi(self, environ, start_response)
-
-    @property
-    def wsgi_app(self) -> Callable[[WSGIEnvironment, StartResponse], Iterable[bytes]]:
-        return self.__call__
 
     # -- call accounting -------------------------------------------------------------
     def count_call(self, method: str, kind: str) -> None:
@@ -125,7 +91,7 @@ class KapacitorEmulator:
     @property
     def calls(self) -> Counter[tuple[str, str]]:
         """A copy of the per-(method, route kind) counters, e.g. ``("POST", "tasks")``.
-        Kinds: ping, tasks (list and items), templates, debug, unknown. Every request
+        Kinds: ping, tasks (list and items), templates, unknown. Every request
         that reaches the Kapacitor API is counted, including failed ones."""
         with self._calls_lock:
             return Counter(self._calls)
@@ -134,26 +100,17 @@ class KapacitorEmulator:
     def tasks(self) -> dict[str, Task]:
         """Snapshot of every task (frozen objects with copied var maps)."""
         with self.store.lock:
-            return {
-                tid: replace(t, vars=dict(t.vars), running_vars=dict(t.running_vars))
-                for tid, t in sorted(self.store.tasks.items())
-            }
+            return {task_id: _copy(task) for task_id, task in sorted(self.store.tasks.items())}
 
     def task(self, task_id: str) -> Task | None:
         """Snapshot of one task (a lookup: cheap enough to poll in a loop)."""
         with self.store.lock:
             task = self.store.tasks.get(task_id)
-            if task is None:
-                return None
-            return replace(task, vars=dict(task.vars), running_vars=dict(task.running_vars))
-
-    def templates(self) -> dict[str, Template]:
-        with self.store.lock:
-            return dict(sorted(self.store.templates.items()))
+            return None if task is None else _copy(task)
 
     def add_template(self, template_id: str, script: str) -> Template:
         """Seed a template without HTTP (same checks as ``POST /templates``)."""
-        return create_template(self.store, TemplateRequest(id=template_id, script=script))
+        return create_template(self.store, TemplateRequest(template_id, script))
 
     def reset(self) -> None:
         """Forget tasks, templates, faults, counters and alert state; restore the
@@ -186,6 +143,10 @@ class KapacitorEmulator:
     def clear_faults(self) -> None:
         self.faults.clear()
 
+    def _fault(self, method: str | None, path: str, times: int | None, **effect: Any) -> int:
+        methods = frozenset({method}) if method else frozenset()
+        return self.add_fault(Fault(methods=methods, path_prefix=path, times=times, **effect))
+
     def fail_next(
         self,
         times: int = 1,
@@ -196,77 +157,36 @@ class KapacitorEmulator:
         message: str = "emulated failure",
     ) -> int:
         """Answer the next ``times`` matching calls with ``status``."""
-        return self.add_fault(
-            Fault(
-                methods=_methods(method),
-                path_prefix=path,
-                status=status,
-                message=message,
-                times=times,
-            )
-        )
+        return self._fault(method, path, times, status=status, message=message)
 
     def add_latency(
         self, seconds: float, *, method: str | None = None, path: str = "", times: int | None = None
     ) -> int:
-        return self.add_fault(
-            Fault(methods=_methods(method), path_prefix=path, delay=seconds, times=times)
-        )
+        return self._fault(method, path, times, delay=seconds)
 
     def fail_after_store(
         self, times: int = 1, status: int = 500, *, message: str = "emulated failure after store"
     ) -> int:
         """Creates store the task, then answer ``status`` (an enabled one is left
         not executing with ``error`` set): Kapacitor's "500 but stored"."""
-        return self.add_fault(
-            Fault(
-                methods=frozenset({"POST"}),
-                path_regex=r"^/kapacitor/v1(preview)?/tasks$",
-                status=status,
-                message=message,
-                times=times,
-                store_then_fail=True,
-            )
-        )
+        effect = {"status": status, "message": message, "store_then_fail": True}
+        return self._fault("POST", "", times, path_regex=r"^/kapacitor/v1/tasks$", **effect)
 
     def flap(
-        self,
-        every: int = 2,
-        status: int = 503,
-        *,
-        method: str | None = None,
-        path: str = "",
-        times: int | None = None,
+        self, every: int = 2, status: int = 503, *, path: str = "", times: int | None = None
     ) -> int:
         """Fail every ``every``-th matching call, starting with the next one."""
-        return self.add_fault(
-            Fault(
-                methods=_methods(method),
-                path_prefix=path,
-                status=status,
-                fail_every=every,
-                times=times,
-                message="emulated flapping failure",
-            )
-        )
+        effect = {"status": status, "fail_every": every, "message": "emulated flapping failure"}
+        return self._fault(None, path, times, **effect)
 
     def wedge(self) -> int:
         """Hang every task and template call until the fault is removed, while
         ``/ping`` still answers: Kapacitor's start/stop deadlock (kapacitor#1829)."""
         return self.add_fault(Fault(path_regex=_TASK_API, hang=True))
 
-    def dribble(
-        self,
-        interval: float,
-        *,
-        method: str | None = None,
-        path: str = "",
-        times: int | None = None,
-    ) -> int:
-        """Send matching answers one byte every ``interval`` seconds."""
-        return self.add_fault(
-            Fault(methods=_methods(method), path_prefix=path, dribble=interval, times=times)
-        )
+    def dribble(self, interval: float, *, path: str = "") -> int:
+        """Send matching answers' bodies one byte every ``interval`` seconds."""
+        return self._fault(None, path, None, dribble=interval)
 
     def set_capacity(self, service_time: float, concurrency: int | None) -> None:
         self.capacity.configure(service_time, concurrency)
@@ -287,7 +207,6 @@ class KapacitorEmulator:
         level: str = "CRITICAL",
         time: datetime | None = None,
         emitted: float = 0,
-        tags: Mapping[str, str] | None = None,
     ) -> AlertResult:
         """Fire the task's deadman alert once, delivered through the task's handler
         (a POST to its endpoint, or a record from its Kafka handler).
@@ -299,7 +218,7 @@ class KapacitorEmulator:
         task = self.task(task_id)
         if task is None:
             return AlertResult(task_id, level, error=f"no task exists: {task_id}")
-        return self.alerts.fire(task, level, time_ns, emitted, tags)
+        return self.alerts.fire(task, level, time_ns, emitted)
 
     def fire_many(
         self,
@@ -307,7 +226,6 @@ class KapacitorEmulator:
         level: str = "CRITICAL",
         time: datetime | None = None,
         emitted: float = 0,
-        tags: Mapping[str, str] | None = None,
         *,
         concurrency: int | None = None,
     ) -> list[TimedAlert]:
@@ -322,9 +240,13 @@ class KapacitorEmulator:
         when = _moment(time)  # once for all: the same tick
 
         def fire(task_id: str) -> AlertResult:
-            return self.fire_deadman(task_id, level, when, emitted, tags)
+            return self.fire_deadman(task_id, level, when, emitted)
 
         return fire_concurrently(fire, task_ids, level, concurrency)
+
+
+def _copy(task: Task) -> Task:
+    return replace(task, vars=dict(task.vars), running_vars=dict(task.running_vars))
 
 
 def _moment(when: datetime | None) -> datetime:
@@ -336,7 +258,3 @@ def _moment(when: datetime | None) -> datetime:
 def _time_ns(when: datetime | None) -> int:
     moment = _moment(when)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
-
-
-def _methods(method: str | None) -> frozenset[str]:
-    return frozenset({method}) if method else frozenset()

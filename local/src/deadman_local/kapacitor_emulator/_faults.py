@@ -1,16 +1,16 @@
-"""Fault injection and the capacity model. Both are thread-safe and can be driven
-from Python or over the ``/emulator`` control routes by other processes."""
+"""Fault injection and the capacity model, both thread-safe: what a real
+Kapacitor cannot be made to do on demand (see ``KapacitorEmulator``'s knobs)."""
 
 from __future__ import annotations
 
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ._gojson import JSONValue
+from ._gofmt import JSONValue
 
 __all__ = ["CapacityGate", "Fault", "FaultInjector", "FaultOutcome"]
 
@@ -30,8 +30,8 @@ class Fault:
 
     ``hang`` holds an affected call, unanswered, until the fault is removed or
     cleared (a wedged Kapacitor: task calls hang while ``/ping`` answers).
-    ``dribble`` sends the affected call's whole answer (status line, headers,
-    body) one byte every ``dribble`` seconds, as a slow server or proxy would.
+    ``dribble`` sends the affected call's body one byte every ``dribble`` seconds
+    (its head at once), as a slow server or proxy would.
     """
 
     methods: frozenset[str] = frozenset()
@@ -69,74 +69,6 @@ class Fault:
             and path.startswith(self.path_prefix)
             and (not self.path_regex or re.search(self.path_regex, path) is not None)
         )
-
-    def to_json(self) -> dict[str, JSONValue]:
-        return {
-            "methods": sorted(self.methods),
-            "path_prefix": self.path_prefix,
-            "path_regex": self.path_regex,
-            "status": self.status,
-            "message": self.message,
-            "delay": self.delay,
-            "times": self.times,
-            "fail_every": self.fail_every,
-            "store_then_fail": self.store_then_fail,
-            "hang": self.hang,
-            "dribble": self.dribble,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> Fault:
-        """Build from the control route's JSON; raises ``ValueError`` when invalid."""
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
-        methods = data.get("methods", [])
-        if isinstance(methods, str):
-            methods = [methods]
-        if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
-            raise ValueError("methods must be a list of strings")
-        return cls(
-            methods=frozenset(str(m) for m in methods),
-            path_prefix=_text(data, "path_prefix", ""),
-            path_regex=_text(data, "path_regex", ""),
-            status=_optional_int(data, "status"),
-            message=_text(data, "message", "emulated failure"),
-            delay=_seconds(data, "delay"),
-            times=_optional_int(data, "times"),
-            fail_every=_int(data, "fail_every", 1),
-            store_then_fail=data.get("store_then_fail", False) is True,
-            hang=data.get("hang", False) is True,
-            dribble=_seconds(data, "dribble"),
-        )
-
-
-def _text(data: Mapping[str, object], key: str, default: str) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str):
-        raise ValueError(f"{key} must be a string")
-    return value
-
-
-def _optional_int(data: Mapping[str, object], key: str) -> int | None:
-    value = data.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ValueError(f"{key} must be an integer or null")
-    return value
-
-
-def _int(data: Mapping[str, object], key: str, default: int) -> int:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{key} must be an integer")
-    return value
-
-
-def _seconds(data: Mapping[str, object], key: str) -> float:
-    value = data.get(key, 0.0)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key} must be a number of seconds")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -191,14 +123,10 @@ class FaultInjector:
                 self._lock.wait()
 
     def snapshot(self) -> list[dict[str, JSONValue]]:
+        """The faults still active: id, and the calls each matched and affected."""
         with self._lock:
             return [
-                {
-                    "id": fault_id,
-                    **active.fault.to_json(),
-                    "matched": active.matched,
-                    "affected": active.affected,
-                }
+                {"id": fault_id, "matched": active.matched, "affected": active.affected}
                 for fault_id, active in self._faults.items()
             ]
 
@@ -225,16 +153,10 @@ class FaultInjector:
                     chosen = fault
                 if fault.times is not None and active.affected >= fault.times:
                     del self._faults[fault_id]
-        if chosen is None:
-            return FaultOutcome(delay=delay, hang=frozenset(hang), dribble=dribble)
-        return FaultOutcome(
-            delay,
-            chosen.status,
-            chosen.message,
-            chosen.store_then_fail,
-            frozenset(hang),
-            dribble,
+        status, message, store = (
+            (chosen.status, chosen.message, chosen.store_then_fail) if chosen else (None, "", False)
         )
+        return FaultOutcome(delay, status, message, store, frozenset(hang), dribble)
 
 
 class CapacityGate:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ._alerts import AlertResult
-from ._gojson import JSONValue
+from ._gofmt import JSONValue
 
 __all__ = ["TimedAlert", "fire_concurrently"]
 
@@ -33,13 +34,11 @@ class TimedAlert:
     def finished(self) -> float:
         return self.started + self.latency
 
-    def to_json(self, *, body: bool = False) -> dict[str, JSONValue]:
-        data = self.result.to_json()
-        if not body:
-            del data["body"]
-        data["started_ms"] = round(self.started * 1000, 3)
-        data["latency_ms"] = round(self.latency * 1000, 3)
-        return data
+    def to_json(self) -> dict[str, JSONValue]:
+        """The outcome, without the alert's body, and the timing in milliseconds."""
+        data = {key: value for key, value in self.result.to_json().items() if key != "body"}
+        timing = {"started_ms": self.started * 1000, "latency_ms": self.latency * 1000}
+        return data | {key: round(ms, 3) for key, ms in timing.items()}
 
 
 def fire_concurrently(
@@ -51,48 +50,23 @@ def fire_concurrently(
     """``fire(task_id)`` for every task from ``concurrency`` threads (default: one
     per task); results in the order of ``task_ids``. An exception in ``fire``
     becomes that alert's ``error``."""
-    count = len(task_ids)
-    if count == 0:
+    if not task_ids:
         return []
     if concurrency is not None and concurrency < 1:
         raise ValueError("concurrency must be >= 1")
-    threads = count if concurrency is None else min(concurrency, count)
-    results: list[TimedAlert | None] = [None] * count
-    pending = iter(range(count))
-    lock = threading.Lock()
+    threads = len(task_ids) if concurrency is None else min(concurrency, len(task_ids))
     origin: list[float] = []
-    # Every thread exists before the first alert goes: they go out together.
+    # Every worker waits here as it starts, so that the alerts go out together; the
+    # pool starts all of them at once, since none is free while the others wait.
     gate = threading.Barrier(threads, action=lambda: origin.append(time.perf_counter()))
 
-    def work() -> None:
+    def timed(task_id: str) -> TimedAlert:
+        started = time.perf_counter()
         try:
-            gate.wait()
-        except threading.BrokenBarrierError:
-            return  # a thread could not be started: nothing is fired
-        while True:
-            with lock:
-                index = next(pending, None)
-            if index is None:
-                return
-            task_id = task_ids[index]
-            started = time.perf_counter()
-            try:
-                result = fire(task_id)
-            except Exception as exc:  # noqa: BLE001 - recorded as the alert's outcome
-                result = AlertResult(task_id, level, error=f"{type(exc).__name__}: {exc}")
-            latency = time.perf_counter() - started
-            results[index] = TimedAlert(result, started - origin[0], latency)
+            result = fire(task_id)
+        except Exception as exc:  # noqa: BLE001 - recorded as the alert's outcome
+            result = AlertResult(task_id, level, error=f"{type(exc).__name__}: {exc}")
+        return TimedAlert(result, started - origin[0], time.perf_counter() - started)
 
-    workers = [
-        threading.Thread(target=work, name=f"kapacitor-emulator-fire-{n}", daemon=True)
-        for n in range(threads)
-    ]
-    try:
-        for worker in workers:
-            worker.start()
-    except RuntimeError:
-        gate.abort()
-        raise
-    for worker in workers:
-        worker.join()
-    return [timed for timed in results if timed is not None]
+    with ThreadPoolExecutor(threads, "kapacitor-emulator-fire", initializer=gate.wait) as pool:
+        return list(pool.map(timed, task_ids))

@@ -1,6 +1,6 @@
-"""Response helpers: every answer carries Kapacitor's content type, version and
-request-id headers; error bodies are ``{"error": m, "message": m}``, or
-``{"error": m}`` when answering as Kapacitor 1.5 (see ``_versions``)."""
+"""Answers: every one carries Kapacitor's content type, version and request-id
+headers; error bodies are ``{"error": m, "message": m}``, or ``{"error": m}`` when
+answering as Kapacitor 1.5 (see ``_versions``). Handlers raise ``ApiError``."""
 
 from __future__ import annotations
 
@@ -8,16 +8,23 @@ import uuid
 
 from werkzeug.wrappers import Response
 
-from ._gojson import JSONValue, marshal
-from ._versions import api_version
+from ._gofmt import JSONValue, marshal
+from ._versions import error_has_message
 
-__all__ = ["CONTENT_TYPE", "empty_response", "error_response", "json_response", "raw_response"]
-
-CONTENT_TYPE = "application/json; charset=utf-8"
+__all__ = ["ApiError", "empty_response", "error_response", "json_response"]
 
 
-def raw_response(status: int, body: bytes, version: str) -> Response:
-    response = Response(body, status=status, content_type=CONTENT_TYPE)
+class ApiError(Exception):
+    """An HTTP error answered with Kapacitor's error body."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _response(status: int, body: bytes, version: str) -> Response:
+    response = Response(body, status=status, content_type="application/json; charset=utf-8")
     response.headers["X-Kapacitor-Version"] = version
     # Kapacitor sends a time-based UUID (v1) as the request id.
     response.headers["Request-Id"] = str(uuid.uuid1())
@@ -25,16 +32,16 @@ def raw_response(status: int, body: bytes, version: str) -> Response:
 
 
 def json_response(status: int, payload: JSONValue, version: str, indent: bool = True) -> Response:
-    return raw_response(status, marshal(payload, indent=indent), version)
+    return _response(status, marshal(payload, indent=indent), version)
 
 
 def error_response(status: int, message: str, version: str, indent: bool = True) -> Response:
     # Handler errors are pretty-printed; authentication errors are compact.
     body: dict[str, JSONValue] = {"error": message}
-    if api_version(version).error_has_message:
+    if error_has_message(version):
         body["message"] = message
     return json_response(status, body, version, indent)
 
 
 def empty_response(status: int, version: str) -> Response:
-    return raw_response(status, b"", version)
+    return _response(status, b"", version)

@@ -6,24 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from ._gojson import JSONValue
+from ._gofmt import JSONValue
 
-__all__ = [
-    "DBRP",
-    "DISABLED",
-    "ENABLED",
-    "Task",
-    "Template",
-    "Var",
-    "VarValue",
-    "vars_json",
-]
+__all__ = ["DBRP", "DISABLED", "ENABLED", "Task", "Template", "Var", "VarValue", "vars_json"]
 
 ENABLED = "enabled"
 DISABLED = "disabled"
 
-# A var value after normalisation: durations are int nanoseconds, lists hold Vars,
-# and star (or a declared var without default) is None.
+# A var value: durations are int nanoseconds, lists hold Vars, and star (or a
+# var declared without a default) is None.
 VarValue: TypeAlias = "bool | int | float | str | tuple[Var, ...] | None"
 
 
@@ -42,12 +33,6 @@ class Var:
         else:
             value = self.value
         return {"type": self.type, "value": value, "description": self.description}
-
-    def plain(self) -> object:
-        """The value without type wrappers (lists become lists of plain values)."""
-        if isinstance(self.value, tuple):
-            return [item.plain() for item in self.value]
-        return self.value
 
 
 def vars_json(variables: Mapping[str, Var]) -> dict[str, JSONValue]:
@@ -88,17 +73,11 @@ class Task:
     running_script: str | None = None
     running_vars: Mapping[str, Var] = field(default_factory=dict)
 
-    @property
-    def var_values(self) -> dict[str, object]:
-        """The stored vars without their type wrappers, e.g. ``{"name": "dev-1"}``."""
-        return {name: var.plain() for name, var in self.vars.items()}
-
 
 @dataclass(frozen=True)
 class Template:
     id: str
     type: str
     script: str
-    error: str
     created: int
     modified: int

@@ -1,10 +1,12 @@
-"""Request body decoding with Go ``encoding/json`` semantics.
+"""Request bodies of task and template calls, decoded as Kapacitor decodes them.
 
-Kapacitor decodes bodies with ``json.NewDecoder(r.Body).Decode(&opts)``: the first
-JSON value is read and anything after it is ignored, field names match
-case-insensitively, unknown fields are ignored, ``null`` leaves a field at its zero
-value, and any type mismatch or bad enum value fails the whole decode, which the
-handlers answer with 400 ``invalid JSON``.
+Kapacitor reads the first JSON value of a body (``json.Decoder.Decode``; anything
+after it is ignored), leaves a ``null`` member at its zero value, and answers 400
+``invalid JSON`` when a member has the wrong JSON type, a status or type is not
+one of its words, or a var's value cannot be read as its type (its client's
+``Vars.UnmarshalJSON``: ints, floats, durations as nanoseconds or ``"30s"``,
+lists). A var whose value does not fit its type otherwise is 400 ``invalid var``.
+Member names are matched exactly (Go would also take ``ID`` for ``id``).
 """
 
 from __future__ import annotations
@@ -12,90 +14,45 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ._model import DBRP
-from ._vars import InvalidJSON, RawVar, decode_vars, fold_fields
+from ._http import ApiError
+from ._model import DBRP, Var
+from ._script import duration_ns
 
-__all__ = [
-    "InvalidJSON",
-    "TaskRequest",
-    "TemplateRequest",
-    "decode_body",
-    "decode_task_request",
-    "decode_template_request",
-]
+__all__ = ["InvalidJSON", "TaskRequest", "TemplateRequest", "decode_task", "decode_template"]
 
-_TASK_TYPES = frozenset({"stream", "batch"})
-_STATUSES = frozenset({"enabled", "disabled"})
+_VAR_TYPES = frozenset({"bool", "int", "float", "string", "regex", "duration", "lambda"})
+_VAR_TYPES |= {"list", "star"}
+_STRING_TYPES = frozenset({"string", "regex", "lambda"})
+
+
+class InvalidJSON(Exception):
+    """The body does not decode into Kapacitor's request struct."""
 
 
 @dataclass(frozen=True)
 class TaskRequest:
-    """``CreateTaskOptions``/``UpdateTaskOptions``; empty strings mean "not given"."""
+    """``CreateTaskOptions``/``UpdateTaskOptions``; empty means "not given"."""
 
     id: str = ""
     template_id: str = ""
-    type: str = ""
     dbrps: tuple[DBRP, ...] = ()
     script: str = ""
     status: str = ""
-    vars: dict[str, RawVar] = field(default_factory=dict)
+    vars: dict[str, Var] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class TemplateRequest:
     id: str = ""
-    type: str = ""
     script: str = ""
 
 
-def decode_body(body: bytes) -> object:
-    """Read the first JSON value of a body like ``json.Decoder.Decode``."""
+def _object(body: bytes) -> dict[str, object]:
     text = body.decode("utf-8", errors="replace").lstrip(" \t\r\n")
-    if not text:
-        raise InvalidJSON  # io.EOF
     try:
         value, _ = json.JSONDecoder().raw_decode(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidJSON from exc
-    return value
-
-
-def _string(value: object) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidJSON
-    return value
-
-
-def _enum(value: object, allowed: frozenset[str]) -> str:
-    # TaskType/TaskStatus implement UnmarshalText; any other text (even "") fails.
-    if value is None:
-        return ""
-    if not isinstance(value, str) or value not in allowed:
-        raise InvalidJSON
-    return value
-
-
-def _dbrps(value: object) -> tuple[DBRP, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise InvalidJSON
-    result: list[DBRP] = []
-    for item in value:
-        if item is None:
-            result.append(DBRP("", ""))
-            continue
-        if not isinstance(item, dict):
-            raise InvalidJSON
-        fields = fold_fields(item, ("db", "rp"))
-        result.append(DBRP(_string(fields.get("db")), _string(fields.get("rp"))))
-    return tuple(result)
-
-
-def _object(body: bytes) -> dict[str, object]:
-    value = decode_body(body)
+    except json.JSONDecodeError:
+        raise InvalidJSON from None  # an empty body too (io.EOF)
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -103,25 +60,73 @@ def _object(body: bytes) -> dict[str, object]:
     return value
 
 
-def decode_task_request(body: bytes) -> TaskRequest:
-    fields = fold_fields(
-        _object(body), ("id", "template-id", "type", "dbrps", "script", "status", "vars")
-    )
+def _string(value: object, allowed: frozenset[str] | None = None) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str) or (allowed is not None and value not in allowed):
+        raise InvalidJSON
+    return value
+
+
+def _client_number(kind: str, value: object) -> int | float:
+    """The Go client's own conversions (``Vars.UnmarshalJSON``): a failure is a
+    body that does not decode."""
+    if kind == "duration" and isinstance(value, str):
+        value = duration_ns(value)
+    if isinstance(value, bool) or value is None:
+        raise InvalidJSON
+    if kind == "float" and isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, int):
+        return value
+    raise InvalidJSON
+
+
+def _var(name: str, raw: object) -> Var:
+    if not isinstance(raw, dict):
+        raise InvalidJSON
+    kind, value = _string(raw.get("type"), _VAR_TYPES), raw.get("value")
+    description = _string(raw.get("description"))
+    if kind == "list":
+        if not isinstance(value, list):
+            raise InvalidJSON
+        return Var(kind, tuple(_var(name, item) for item in value), description)
+    if kind in ("int", "float", "duration"):
+        return Var(kind, _client_number(kind, value), description)
+    if kind == "star":
+        return Var(kind, None, description)
+    if (kind == "bool" and isinstance(value, bool)) or (
+        kind in _STRING_TYPES and isinstance(value, str)
+    ):
+        return Var(kind, value, description)
+    raise ApiError(400, f"invalid var {name}: mismatched type and value")
+
+
+def _dbrps(value: object) -> tuple[DBRP, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(i, dict | None) for i in value):
+        raise InvalidJSON
+    return tuple(DBRP(_string(i.get("db")), _string(i.get("rp"))) for i in value if i)
+
+
+def decode_task(body: bytes) -> TaskRequest:
+    data = _object(body)
+    _string(data.get("type"), frozenset({"stream", "batch"}))  # checked, then unused
+    raw_vars = data.get("vars") or {}
+    if not isinstance(raw_vars, dict):
+        raise InvalidJSON
     return TaskRequest(
-        id=_string(fields.get("id")),
-        template_id=_string(fields.get("template-id")),
-        type=_enum(fields.get("type"), _TASK_TYPES),
-        dbrps=_dbrps(fields.get("dbrps")),
-        script=_string(fields.get("script")),
-        status=_enum(fields.get("status"), _STATUSES),
-        vars=decode_vars(fields.get("vars")),
+        id=_string(data.get("id")),
+        template_id=_string(data.get("template-id")),
+        dbrps=_dbrps(data.get("dbrps")),
+        script=_string(data.get("script")),
+        status=_string(data.get("status"), frozenset({"enabled", "disabled"})),
+        vars={name: _var(name, raw) for name, raw in raw_vars.items()},
     )
 
 
-def decode_template_request(body: bytes) -> TemplateRequest:
-    fields = fold_fields(_object(body), ("id", "type", "script"))
-    return TemplateRequest(
-        id=_string(fields.get("id")),
-        type=_enum(fields.get("type"), _TASK_TYPES),
-        script=_string(fields.get("script")),
-    )
+def decode_template(body: bytes) -> TemplateRequest:
+    data = _object(body)
+    _string(data.get("type"), frozenset({"stream", "batch"}))
+    return TemplateRequest(id=_string(data.get("id")), script=_string(data.get("script")))

@@ -5,7 +5,8 @@ measurement named in ``silent_measurements`` is one that never receives a point:
 like a real Kapacitor (captured facts), a batch deadman on it with ``groupBy([])``
 fires CRITICAL once per interval, at wall-clock multiples of the interval, and
 again every interval unless the task has ``.stateChangesOnly()``. This is what
-the heartbeat task relies on; device tasks are fired by hand (``fire_deadman``, ``fire_many``).
+the heartbeat task relies on (the zero-install ``make run``); device tasks are
+fired by hand (``fire_deadman``, ``fire_many``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Collection
 
-from ._alerts import AlertFirer
+from ._alerts import AlertFirer, running_definition
 from ._model import ENABLED, Task
 
 __all__ = ["SilentScheduler"]
@@ -26,10 +27,7 @@ class SilentScheduler:
     """A thread that fires the deadman of every running task on a silent measurement."""
 
     def __init__(
-        self,
-        measurements: Collection[str],
-        tasks: Callable[[], list[Task]],
-        firer: AlertFirer,
+        self, measurements: Collection[str], tasks: Callable[[], list[Task]], firer: AlertFirer
     ) -> None:
         self.measurements = frozenset(measurements)
         self._tasks = tasks
@@ -59,13 +57,14 @@ class SilentScheduler:
                 if task.status != ENABLED or not task.executing:
                     self._due.pop(task.id, None)
                     continue
-                if str(task.var_values.get("measurement")) not in self.measurements:
-                    continue
                 self._tick(task, now)
 
     def _tick(self, task: Task, now: int) -> None:
-        spec = self._firer.spec_of(task)
-        interval = spec.interval_ns
+        measurement = task.running_vars.get("measurement")
+        if measurement is None or measurement.value not in self.measurements:
+            return
+        script, env = running_definition(task)
+        interval = script.interval_ns(env)
         due = self._due.get(task.id)
         if due is None:
             # Kapacitor evaluates at wall-clock multiples of the interval.
@@ -74,7 +73,7 @@ class SilentScheduler:
         if now < due:
             return
         self._due[task.id] = (now // interval + 1) * interval
-        if spec.state_changes_only and task.id in self._fired_once:
+        if script.state_changes_only and task.id in self._fired_once:
             return
         self._fired_once.add(task.id)
         # Whole seconds, as the alert times of a real Kapacitor's deadman.

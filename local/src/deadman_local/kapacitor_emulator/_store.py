@@ -5,32 +5,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ._model import Task, Template
 
-__all__ = ["Runtime", "Store"]
-
-
-@dataclass(frozen=True)
-class Runtime:
-    """What task operations need from the rest of the emulator.
-
-    ``start_error`` returns why a task would fail to start (``None`` if it starts);
-    ``forget`` drops a deleted task's alert state, as Kapacitor's delete hook does.
-    """
-
-    start_error: Callable[[Task], str | None]
-    forget: Callable[[str], None]
+__all__ = ["Store"]
 
 
 class Store:
-    """Tasks and templates keyed by id. Callers hold ``lock`` while they mutate."""
+    """Tasks and templates keyed by id. Callers hold ``lock`` while they mutate.
 
-    def __init__(self) -> None:
+    ``forget`` drops a deleted task's alert state, as Kapacitor's delete hook does.
+    """
+
+    def __init__(self, forget: Callable[[str], None] = lambda task_id: None) -> None:
         self.lock = threading.RLock()
         self.tasks: dict[str, Task] = {}
         self.templates: dict[str, Template] = {}
+        self.forget = forget
         self._last_ns = 0
 
     def now(self) -> int:
@@ -43,12 +34,3 @@ class Store:
         with self.lock:
             self.tasks.clear()
             self.templates.clear()
-
-    def task_ids(self) -> list[str]:
-        # Python orders str by code point, which is the UTF-8 byte order of bolt keys.
-        with self.lock:
-            return sorted(self.tasks)
-
-    def template_ids(self) -> list[str]:
-        with self.lock:
-            return sorted(self.templates)
