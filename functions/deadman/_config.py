@@ -32,10 +32,10 @@ __all__ = [
     "load_settings",
 ]
 
-_DURATION_PART = re.compile(r"(\d+)(ns|us|u|µ|ms|s|m|h|d|w)")
+# The units Kapacitor reads in a duration var (seen on a real 1.5.7: "10us" and
+# "10ns" are refused with 400).
+_DURATION_PART = re.compile(r"(\d+)(u|µ|ms|s|m|h|d|w)")
 _NANOS = {
-    "ns": 1,
-    "us": 1_000,
     "u": 1_000,
     "µ": 1_000,
     "ms": 1_000_000,

@@ -19,6 +19,7 @@ from deadman import (
     TaskAlreadyExistsError,
     TaskMissingError,
     UnknownTemplateError,
+    influxql_duration_ns,
 )
 from deadman.ops.template import InstallResult, bundled_template, install_template
 from tests.support.backends import KapacitorBackend
@@ -318,3 +319,24 @@ def test_install_template_is_idempotent(live: KapacitorClient, kapacitor: Kapaci
     assert "var period = 20s" in task.script
     assert (task.status, task.executing, task.error) == ("enabled", True, "")
     assert install_template(live, template_id, changed) is InstallResult.UNCHANGED
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [("10s", True), ("1h30m", True), ("10u", True), ("1w", True), ("10us", False), ("10ns", False)],
+)
+def test_kapacitor_client_duration_var_units_as_kapacitor_reads_them(
+    live: KapacitorClient, value: str, accepted: bool
+) -> None:
+    """The units a duration var may use: Kapacitor's rule, which the product's
+    settings (``influxql_duration_ns``) and the emulator share."""
+    body = task_body("dur_not_fed", "dur", "disabled")
+    body["vars"]["period"] = {"type": "duration", "value": value}
+    if accepted:
+        task = live.create_task(body)
+        assert task.var_value("period") == influxql_duration_ns(value)
+    else:
+        with pytest.raises(KapacitorRejectedError):
+            live.create_task(body)
+        with pytest.raises(ValueError, match="is not a duration"):
+            influxql_duration_ns(value)

@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from deadman import influxql_duration_ns
+
 from ._model import Var, VarValue
 
 __all__ = ["Declaration", "Script", "duration_ns", "read_script"]
@@ -34,9 +36,6 @@ _DEADMAN = re.compile(r"\|deadman\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
 _PROPERTY = re.compile(r"\.(id|message|endpoint|cluster|kafkaTopic)\(\s*([^()]*?)\s*\)")
 _TERM = r"'(?:[^'\\]|\\.)*'|[\w.]+|\[\s*\]"
 _JOINED = re.compile(rf"(?:{_TERM})(?:\s*\+\s*(?:{_TERM}))*")
-_DURATION = re.compile(r"(\d+)(ns|ms|u|µ|s|m|h|d|w)")
-_UNITS = {"ns": 1, "u": 10**3, "µ": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9}
-_UNITS |= {"h": 3600 * 10**9, "d": 86400 * 10**9, "w": 604800 * 10**9}
 # TICKscript's type words, and the zero value a typed var counts as in a default
 # built from it (Kapacitor lists ``query`` made of empty strings).
 _TYPE_WORDS = {"bool": "bool", "boolean": "bool", "int": "int", "float": "float"}
@@ -46,11 +45,12 @@ _ZERO |= {"list": (), "star": None}  # and "" for the string types
 
 
 def duration_ns(text: str) -> int | None:
-    """An InfluxQL duration (``10s``, ``1h30m``) in nanoseconds, or None."""
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    """A duration as Kapacitor reads it (``10s``, ``1h30m``) in nanoseconds, or None:
+    the product's rule, ``deadman.influxql_duration_ns``."""
+    try:
+        return influxql_duration_ns(text)
+    except ValueError:
         return None
-    return sum(int(number) * _UNITS[unit] for number, unit in parts)
 
 
 @dataclass(frozen=True)

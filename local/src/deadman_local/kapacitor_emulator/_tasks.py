@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 
+from deadman import task_id_problem
+
 from ._gofmt import go_quote
 from ._http import ApiError
 from ._model import DISABLED, ENABLED, Task, Var
@@ -18,8 +20,9 @@ __all__ = ["create_task", "delete_task", "start_task", "stop_task", "update_task
 
 
 def valid_id(text: str) -> bool:
-    """``^[-\\._\\p{L}0-9]+$``: Python's ``isalpha`` is exactly the ``L*`` categories."""
-    return bool(text) and all(ch.isalpha() or ch in "0123456789-._" for ch in text)
+    """Kapacitor's task id rule, the product's (``deadman.task_id_problem``); Kapacitor
+    itself takes ids of dots only, which the product refuses for its own reasons."""
+    return bool(text) and not task_id_problem(text, part=True)
 
 
 def _validate(script: Script, variables: Mapping[str, Var]) -> None:
