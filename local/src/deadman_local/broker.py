@@ -12,10 +12,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
-from .net import free_port, wait_until_listening
+from .net import Started, free_port, wait_until_listening
 
 __all__ = [
     "ConsumedRecord",
@@ -31,7 +30,7 @@ CONSUMER_SESSION_TIMEOUT_MS = 6000
 
 
 @dataclass
-class EmbeddedBroker:
+class EmbeddedBroker(Started):
     """A Tansu broker process on a loopback port; ``stop()``/``start()`` keep the port.
 
     Storage is in memory, so a stopped broker loses its records: tests of broker
@@ -96,14 +95,6 @@ class EmbeddedBroker:
 
     def __enter__(self) -> EmbeddedBroker:
         return self if self.running else self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_until_listening(self, timeout: float) -> None:
         try:

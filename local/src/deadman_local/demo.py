@@ -145,24 +145,24 @@ class Demo:
         return f"{self.devices[2]}{SUFFIX}: enabled"
 
     def go_silent(self) -> str:
-        device = self.devices[0]
-        if self.feeder is not None:
-            self.feeder.silence(device)
-            return f"no more points for {device}; its deadman checks every {self._period()}"
-        return self._fire(device, "CRITICAL")
+        return self._feed(False)
 
     def read_stopped(self) -> str:
         return self._summary(self._find_alert(self.devices[0], "historicization-stopped"))
 
     def send_again(self) -> str:
-        device = self.devices[0]
-        if self.feeder is not None:
-            self.feeder.resume(device)
-            return f"points for {device} again"
-        return self._fire(device, "OK")
+        return self._feed(True)
 
     def read_restarted(self) -> str:
         return self._summary(self._find_alert(self.devices[0], "historicization-restarted"))
+
+    def _feed(self, on: bool) -> str:
+        """Points for the first device stop (or resume); the emulator is asked to fire."""
+        device = self.devices[0]
+        if self.feeder is None:
+            return self._fire(device, "OK" if on else "CRITICAL")
+        self.feeder.feed(device, on)
+        return f"points for {device} {'again' if on else 'stop'}; task period {self._period()}"
 
     def _fire(self, device: str, level: str) -> str:
         """Ask the emulator, which processes no data, to fire the device's deadman."""
@@ -297,13 +297,9 @@ class PointFeeder:
     def start(self) -> None:
         self._thread.start()
 
-    def silence(self, device: str) -> None:
+    def feed(self, device: str, on: bool) -> None:
         with self._lock:
-            self.fed.discard(device)
-
-    def resume(self, device: str) -> None:
-        with self._lock:
-            self.fed.add(device)
+            (self.fed.add if on else self.fed.discard)(device)
 
     def stop(self) -> None:
         self._stop.set()

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
-from .net import free_port, stop_process_group, wait_until_listening
+from .net import Started, free_port, stop_process_group, wait_until_listening
 
 __all__ = ["FUNCTIONS_SOURCE", "FunctionProcess"]
 
@@ -20,7 +19,7 @@ FUNCTIONS_SOURCE = Path("functions/main.py")
 
 
 @dataclass
-class FunctionProcess:
+class FunctionProcess(Started):
     """One target served by ``functions-framework`` (gunicorn) on a loopback port."""
 
     target: str
@@ -97,17 +96,6 @@ class FunctionProcess:
             self._log.close()
             self._log = None
         return code
-
-    def __enter__(self) -> FunctionProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_until_listening(self, timeout: float) -> None:
         try:

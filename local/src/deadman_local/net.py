@@ -10,8 +10,9 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
-__all__ = ["free_port", "listens_on", "stop_process_group", "wait_until_listening"]
+__all__ = ["Started", "free_port", "listens_on", "stop_process_group", "wait_until_listening"]
 
 _handed_out: set[int] = set()
 _handed_out_lock = threading.Lock()
@@ -95,3 +96,20 @@ def stop_process_group(
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         return process.wait()
+
+
+class Started:
+    """Something the local tools start and stop: ``with`` starts it, then stops it."""
+
+    def start(self) -> object:
+        raise NotImplementedError
+
+    def stop(self) -> object:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

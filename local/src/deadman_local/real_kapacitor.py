@@ -27,12 +27,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
 from .kapacitor_config import HttpPostEndpoint, KafkaCluster
-from .net import free_port, stop_process_group, wait_until_listening
+from .net import Started, free_port, stop_process_group, wait_until_listening
 
 __all__ = [
     "BUILD_SCRIPT",
@@ -111,7 +110,7 @@ def find_binaries(
 
 
 @dataclass
-class RealKapacitor:
+class RealKapacitor(Started):
     """InfluxDB with database ``db``, and Kapacitor querying it, until ``stop()``.
 
     ``endpoints`` become ``[[httppost]]`` sections and ``kafka_clusters`` ``[[kafka]]``
@@ -210,17 +209,6 @@ class RealKapacitor:
         assert self.folder is not None
         path = self.folder / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
-
-    def __enter__(self) -> RealKapacitor:
-        return self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _spawn(self, name: str, binary: Path, config: str) -> subprocess.Popen[bytes]:
         assert self.folder is not None

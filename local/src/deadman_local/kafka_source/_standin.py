@@ -7,11 +7,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
+from ..net import Started
 from ._counters import Counters, CounterSnapshot
 from ._dispatcher import SourceRunner
 from ._manifests import DeliveryConfig, SourceConfig, load_kafka_sources
@@ -23,7 +23,7 @@ DEFAULT_SOURCES_DIR = Path("kafka-sources")
 DEFAULT_SINKS_DIR = Path("knative")
 
 
-class KafkaSourceStandIn:
+class KafkaSourceStandIn(Started):
     """Consumes like Knative KafkaSources and delivers like their delivery spec.
 
     ``services`` maps the names a manifest's ``sink.ref`` (and a Service
@@ -141,11 +141,3 @@ class KafkaSourceStandIn:
 
     def __enter__(self) -> KafkaSourceStandIn:
         return self if self.running else self.start()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self.stop()
