@@ -1,29 +1,4 @@
-"""CloudEvents over HTTP and Kafka: the binding facts the product relies on, once.
-
-* **HTTP binary mode**: each attribute in a ``ce-<name>`` header, except
-  ``datacontenttype`` in ``Content-Type``; the body is the data. Header values are
-  percent-encoded (HTTP binding 3.1.3.2): space, ``"``, ``%`` and everything
-  outside printable ASCII become ``%XX`` of their UTF-8 bytes; decoding is one
-  round of percent-decoding. Knative's data plane and the Python SDK do neither
-  (cloudevents/sdk-java#748): values they send arrive as they are, which decoding
-  leaves alone unless they hold ``%XX`` sequences.
-* **Kafka binary mode**: ``ce_<name>`` headers holding UTF-8 values, a
-  ``content-type`` header, the data as the value; a KafkaSink takes the record key
-  from the ``partitionkey`` extension.
-* **Kafka structured mode**: ``content-type: application/cloudevents+json`` and the
-  JSON envelope as the value.
-* **KafkaSource wrapping**: a record that is neither is delivered as a
-  ``dev.knative.kafka.event`` whose data is the record value, with the record key
-  in ``key`` (and ``partitionkey``), one ``kafkaheader<name>`` extension per header
-  (the name lower-cased, only ``[a-z0-9]`` kept) and the ``content-type`` header as
-  ``datacontenttype``. Every delivered event also gets ``knativekafkapartition``
-  and ``knativekafkaoffset`` (newer releases add ``knativekafkatopic``).
-* **Dead letters**: what the delivery spec adds to them is in ``deadman.knative``.
-
-Records are decoded by hand rather than with ``cloudevents.kafka``: the SDK
-invents an ``id`` and a ``time`` for events that lack them, and neither an audit
-nor a replay may.
-"""
+"""CloudEvents in Kafka records, and KafkaSource wrapping (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -33,7 +8,9 @@ import struct
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
+
+from ._http import STRUCTURED_CONTENT_TYPE, is_structured
 
 __all__ = [
     "KAFKA_HEADER_PREFIX",
@@ -42,16 +19,9 @@ __all__ = [
     "KAFKA_POSITION_EXTENSIONS",
     "KAFKA_TOPIC",
     "KAFKA_WRAPPER_TYPE",
-    "STRUCTURED_CONTENT_TYPE",
     "Headers",
     "RecordEvent",
     "binary_record",
-    "decode_header_value",
-    "encode_header_value",
-    "http_headers",
-    "is_http_binary",
-    "is_http_cloudevent",
-    "is_structured",
     "kafka_header_extension",
     "kafka_source_uri",
     "read_record",
@@ -67,75 +37,9 @@ KAFKA_PARTITION = "knativekafkapartition"
 KAFKA_OFFSET = "knativekafkaoffset"
 KAFKA_TOPIC = "knativekafkatopic"
 KAFKA_POSITION_EXTENSIONS = (KAFKA_PARTITION, KAFKA_OFFSET, KAFKA_TOPIC)
-STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
-_STRUCTURED_PREFIX = "application/cloudevents"
 
 Headers = list[tuple[str, bytes]]
 Encoding = Literal["binary", "structured", "raw"]
-
-
-def encode_header_value(value: str) -> str:
-    """An attribute value as an HTTP header value (HTTP binding 3.1.3.2)."""
-    return "".join(
-        char
-        if "!" <= char <= "~" and char not in '"%'
-        else "".join(f"%{byte:02X}" for byte in char.encode("utf-8", "surrogatepass"))
-        for char in value
-    )
-
-
-def decode_header_value(value: str) -> str:
-    """One round of percent-decoding; a value that does not decode to UTF-8 is
-    returned as it came (it was not percent-encoded by a conformant sender)."""
-    if "%" not in value:
-        return value
-    out = bytearray()
-    index = 0
-    while index < len(value):
-        char = value[index]
-        hex_digits = value[index + 1 : index + 3]
-        if char == "%" and len(hex_digits) == 2 and _is_hex(hex_digits):
-            out.append(int(hex_digits, 16))
-            index += 3
-        else:
-            out.extend(char.encode("utf-8", "surrogatepass"))
-            index += 1
-    try:
-        return out.decode("utf-8")
-    except UnicodeDecodeError:
-        return value
-
-
-def http_headers(attributes: Mapping[str, str]) -> dict[str, str]:
-    """Binary-mode HTTP headers for these attributes, values encoded."""
-    headers = {}
-    for name, value in attributes.items():
-        header = "Content-Type" if name == "datacontenttype" else f"ce-{name}"
-        headers[header] = encode_header_value(value)
-    return headers
-
-
-def is_structured(content_type: str) -> bool:
-    """Whether a content type is a structured-mode CloudEvent's (any event format)."""
-    return content_type.lower().startswith(_STRUCTURED_PREFIX)
-
-
-class HttpHeaders(Protocol):
-    """Case-insensitive request headers (werkzeug's, httpx's)."""
-
-    def __contains__(self, name: str, /) -> bool: ...
-
-    def get(self, name: str, /) -> str | None: ...
-
-
-def is_http_binary(headers: HttpHeaders) -> bool:
-    """Whether an HTTP request (case-insensitive ``headers``) is a binary-mode CloudEvent."""
-    return "ce-specversion" in headers
-
-
-def is_http_cloudevent(headers: HttpHeaders) -> bool:
-    """Whether an HTTP request carries a CloudEvent, in binary or structured mode."""
-    return is_http_binary(headers) or is_structured(headers.get("Content-Type") or "")
 
 
 def kafka_header_extension(header: str) -> str:
@@ -352,7 +256,3 @@ def _timestamp(milliseconds: int) -> str:
 
 def _compact(item: Any) -> bytes:
     return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _is_hex(text: str) -> bool:
-    return all(c in "0123456789abcdefABCDEF" for c in text)
