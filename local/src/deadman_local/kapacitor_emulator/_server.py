@@ -1,25 +1,18 @@
 """Serving the emulator from a background thread with werkzeug's threaded server.
 
-Connections are kept alive (HTTP/1.1), as Kapacitor's Go server keeps them and the
-functions' client reuses them: without that every call would pay a TCP connection,
-which the bulk benchmark's limit does not count. Each request body is read whole
-before the emulator sees it, so a request it answers without reading cannot leave
-bytes in front of the next one. ``stop_listening()`` closes the listening socket
-and every open connection (clients then get "connection refused", as when
-Kapacitor is down or restarting); ``resume_listening()`` binds the same port
-again, the emulator's state untouched in between.
+Each connection carries one request: werkzeug answers ``Connection: close``. A
+real Kapacitor keeps connections alive; the real one in the tests shows how the
+product's client reuses them, and here it keeps ``stop_listening()`` simple:
+closing the listening socket (clients then get "connection refused", as when
+Kapacitor is down or restarting) leaves no open connection that would still be
+served. ``resume_listening()`` binds the same port again; the emulator's state
+is untouched in between.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import socket
 import threading
-from collections.abc import Iterable
 from types import TracebackType
-from typing import Any
-from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -31,29 +24,9 @@ __all__ = ["RunningEmulator", "serve"]
 _POLL_INTERVAL = 0.05
 
 
-class _KeepAliveHandler(WSGIRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: Any
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        self.server.connections.discard(self.connection)
-        super().finish()
-
+class _QuietHandler(WSGIRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return  # the emulator's request_log hook does the logging
-
-
-def _read_whole_body(app: WSGIApplication) -> WSGIApplication:
-    def buffered(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length) if length else b"")
-        return app(environ, start_response)
-
-    return buffered
 
 
 class RunningEmulator:
@@ -83,13 +56,8 @@ class RunningEmulator:
 
     def _start(self) -> None:
         server = make_server(
-            self.host,
-            self.port,
-            _read_whole_body(self.emulator),
-            threaded=True,
-            request_handler=_KeepAliveHandler,
+            self.host, self.port, self.emulator, threaded=True, request_handler=_QuietHandler
         )
-        server.connections = set()  # type: ignore[attr-defined]
         self.port = server.server_port
         thread = threading.Thread(
             target=server.serve_forever,
@@ -108,9 +76,6 @@ class RunningEmulator:
         if server is not None:
             server.shutdown()
             server.server_close()
-            for connection in list(server.connections):  # type: ignore[attr-defined]
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
         if thread is not None and thread is not threading.current_thread():
             thread.join()
 
