@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from typing import Any
 
@@ -49,7 +50,9 @@ def _function(binaries: Binaries, single: int, bulk: int) -> dict[str, Any]:
     devices = [f"ord-{n:04d}" for n in range(single)]
     with (
         real_server(binaries) as server,
-        FunctionProcess("device_lifecycle", env=lifecycle_env(server.url)) as function,
+        FunctionProcess(
+            "device_lifecycle", env=lifecycle_env(server.url), stdout=subprocess.DEVNULL
+        ) as function,
     ):
         kinds: dict[str, Any] = {}
         for index, kind in enumerate(KINDS):
