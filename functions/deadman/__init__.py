@@ -50,17 +50,16 @@ if TYPE_CHECKING:
         influxql_duration_ns,
         load_settings,
     )
-    from ._events import (
+    from ._events import LifecycleEvent, parse_lifecycle_event
+    from ._kapacitor import WEDGED_MESSAGE, KapacitorClient, Task, Template
+    from ._lifecycle import DeviceOutcome, Result, TaskRules
+    from ._lifecycle_types import (
         LIFECYCLE_TYPES,
         ORDERED_TARGET,
         Action,
         EventTypes,
-        LifecycleEvent,
         LifecycleType,
-        parse_lifecycle_event,
     )
-    from ._kapacitor import WEDGED_MESSAGE, KapacitorClient, Task, Template
-    from ._lifecycle import DeviceOutcome, Result, TaskRules
     from ._logging import JsonFormatter, configure_logging, get_logger
     from ._ordering import (
         EVENT_ID_VAR,
@@ -95,17 +94,10 @@ _EXPORTS = {
         ),
         "_config",
     ),
+    **dict.fromkeys(("LifecycleEvent", "parse_lifecycle_event"), "_events"),
     **dict.fromkeys(
-        (
-            "LIFECYCLE_TYPES",
-            "ORDERED_TARGET",
-            "Action",
-            "EventTypes",
-            "LifecycleEvent",
-            "LifecycleType",
-            "parse_lifecycle_event",
-        ),
-        "_events",
+        ("LIFECYCLE_TYPES", "ORDERED_TARGET", "Action", "EventTypes", "LifecycleType"),
+        "_lifecycle_types",
     ),
     **dict.fromkeys(("TaskIds", "check_device_code", "task_id_problem"), "_task_ids"),
     **dict.fromkeys(("WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"), "_kapacitor"),

@@ -14,8 +14,8 @@ from typing import Any, Literal, Self, TypeVar
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ._events import Action, EventTypes
 from ._exceptions import ConfigurationError
+from ._lifecycle_types import Action, EventTypes
 from ._task_ids import TaskIds, task_id_problem
 
 __all__ = [

@@ -27,7 +27,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ._events import Action
 from ._exceptions import (
     DeadmanError,
     KapacitorUnavailableError,
@@ -35,6 +34,7 @@ from ._exceptions import (
     TaskMissingError,
 )
 from ._kapacitor import KapacitorClient, Task
+from ._lifecycle_types import Action
 from ._ordering import EVENT_ID_VAR, EventStamp
 from ._task_ids import TaskIds
 

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from werkzeug.wrappers import Response
 
 from ._config import AlertSettings, LifecycleSettings, load_settings
-from ._events import LIFECYCLE_TYPES, ORDERED_TARGET
 from ._exceptions import DeadmanError, SinkError
 from ._framework import delivered_attributes, incoming_traceparent
+from ._lifecycle_types import LIFECYCLE_TYPES, ORDERED_TARGET
 from ._logging import configure_logging, get_logger
 from ._statuses import error_response, status_for
 from ._telemetry import ALERTS, LIFECYCLE_EVENTS, shutdown_telemetry, telemetry
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from cloudevents.http import CloudEvent
 
     from ._callback import AlertCallback
-    from ._events import Action
+    from ._lifecycle_types import Action
     from ._service import LifecycleService
 
 __all__ = [

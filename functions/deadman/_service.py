@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 from ._config import LifecycleSettings
-from ._events import Action, LifecycleEvent, parse_lifecycle_event
+from ._events import LifecycleEvent, parse_lifecycle_event
 from ._exceptions import (
     DevicesRejectedError,
     DevicesUnavailableError,
@@ -16,6 +16,7 @@ from ._exceptions import (
 )
 from ._kapacitor import KapacitorClient
 from ._lifecycle import DeviceOutcome, Result, TaskRules
+from ._lifecycle_types import Action
 from ._logging import get_logger
 from ._telemetry import LIFECYCLE_DEVICES, telemetry
 

@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from .._config import AuditSettings
-from .._events import Action
 from .._exceptions import DeadmanError, KapacitorRejectedError
 from .._kapacitor import KapacitorClient
 from .._lifecycle import Result, TaskRules
+from .._lifecycle_types import Action
 from .._logging import get_logger
 from .._ordering import EventStamp
 from .._service import LifecycleService

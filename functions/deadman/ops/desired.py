@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .._events import Action, EventTypes
 from .._events import parse_lifecycle_event as _parse
 from .._exceptions import EventError
+from .._lifecycle_types import Action, EventTypes
 from .._ordering import EventStamp, rfc3339
 from .._task_ids import TaskIds
 from ..binding import read_record, wrapped_attributes
