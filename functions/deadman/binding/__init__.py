@@ -25,58 +25,10 @@ invents an ``id`` and a ``time`` for events that lack them, and neither an audit
 nor a replay may.
 """
 
-from ._http import (
-    STRUCTURED_CONTENT_TYPE,
-    HttpHeaders,
-    decode_header_value,
-    encode_header_value,
-    http_headers,
-    is_http_binary,
-    is_http_cloudevent,
-    is_structured,
-)
-from ._kafka import (
-    KAFKA_HEADER_PREFIX,
-    KAFKA_OFFSET,
-    KAFKA_PARTITION,
-    KAFKA_POSITION_EXTENSIONS,
-    KAFKA_TOPIC,
-    KAFKA_WRAPPER_TYPE,
-    Headers,
-    RecordEvent,
-    binary_record,
-    kafka_header_extension,
-    kafka_source_uri,
-    read_record,
-    record_key_text,
-    structured_record,
-    unwrapped_record,
-    wrapped_attributes,
-)
+from . import _http, _kafka
+from ._http import *  # noqa: F403 - the package's surface is its two halves
+from ._kafka import *  # noqa: F403
 
-__all__ = [
-    "KAFKA_HEADER_PREFIX",
-    "KAFKA_OFFSET",
-    "KAFKA_PARTITION",
-    "KAFKA_POSITION_EXTENSIONS",
-    "KAFKA_TOPIC",
-    "KAFKA_WRAPPER_TYPE",
-    "STRUCTURED_CONTENT_TYPE",
-    "Headers",
-    "HttpHeaders",
-    "RecordEvent",
-    "binary_record",
-    "decode_header_value",
-    "encode_header_value",
-    "http_headers",
-    "is_http_binary",
-    "is_http_cloudevent",
-    "is_structured",
-    "kafka_header_extension",
-    "kafka_source_uri",
-    "read_record",
-    "record_key_text",
-    "structured_record",
-    "unwrapped_record",
-    "wrapped_attributes",
-]
+__all__: list[str] = []
+__all__ += _http.__all__
+__all__ += _kafka.__all__
