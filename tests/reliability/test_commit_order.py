@@ -151,12 +151,7 @@ def _newer(stamp: EventStamp, known: tuple[str, EventStamp] | None) -> EventStam
     return known[1] if known is not None and not stamp.newer_than(known[1]) else stamp
 
 
-_TYPES = EventTypes(
-    created="device-created",
-    enabled="device-enabled",
-    disabled="device-disabled",
-    deleted="device-deleted",
-)
+_TYPES = EventTypes()  # the default types, which the events use
 
 
 def check_ordered(
