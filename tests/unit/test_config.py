@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from deadman import AlertSettings, ConfigurationError, LifecycleSettings, load_settings
+from deadman import AlertSettings, ConfigurationError, LifecycleSettings, TaskIds, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -83,3 +83,42 @@ def test_load_settings_secrets_from_mounted_files(
 def test_load_settings_alerts_need_a_sink() -> None:
     with pytest.raises(ConfigurationError, match="K_SINK"):
         load_settings(AlertSettings)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("TASK_ID_SUFFIX", "_not_fed", True),
+        ("TASK_ID_SUFFIX", "", True),
+        ("TASK_ID_SUFFIX", "-dé.1", True),
+        ("TASK_ID_SUFFIX", "_not fed", False),
+        # Kapacitor's rule takes ASCII digits only; Python's \w would take these.
+        ("TASK_ID_SUFFIX", "_٣", False),
+        ("HEARTBEAT_TASK_ID", "deadman_heartbeat", True),
+        ("HEARTBEAT_TASK_ID", "..", False),
+        ("HEARTBEAT_TASK_ID", "hb/1", False),
+    ],
+)
+def test_load_settings_task_ids_follow_kapacitors_rule(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, accepted: bool
+) -> None:
+    monkeypatch.setenv("KAPACITOR_DB", "iot")
+    monkeypatch.setenv(name, value)
+    if accepted:
+        assert load_settings(LifecycleSettings)
+    else:
+        with pytest.raises(ConfigurationError, match=name):
+            load_settings(LifecycleSettings)
+
+
+def test_task_ids_device_of_task_id_both_ways() -> None:
+    """The callback and the audit read a device back from a task id."""
+    ids = TaskIds("_not_fed", reserved=frozenset({"deadman_heartbeat"}))
+    assert ids.device_of(ids.task_id("dev-1")) == "dev-1"
+    assert ids.device_of("_not_fed") is None  # the suffix alone names no device
+    assert ids.device_of("other_task") is None  # not ours
+    assert TaskIds("").device_of("dev-1") == "dev-1"
+    assert (
+        TaskIds("", reserved=frozenset({"deadman_heartbeat"})).device_of("deadman_heartbeat")
+        is None
+    )
