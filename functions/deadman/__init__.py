@@ -12,8 +12,15 @@ The public surface, everything outside this package may use:
 * task ids and device codes: ``TaskIds``, ``check_device_code``,
   ``task_id_problem``;
 * Kapacitor: ``KapacitorClient``, ``Task``, ``Template``, ``WEDGED_MESSAGE``;
+* Kapacitor shards (several Kapacitors): ``Shard``, ``parse_shard_urls``,
+  ``shard_key``, ``shard_score``, ``shard_of`` (rendezvous placement of a device),
+  ``KapacitorShards`` (a client per shard), ``SHARD_EXTENSION`` (the heartbeat
+  event's shard attribute);
 * alerts: ``KapacitorAlert``, ``parse_alert``, ``alert_event_id``, ``AlertMapper``,
   ``AlertCallback``, ``AlertSink``, ``HttpSink``, ``KafkaSink``;
+* the data-path check (with INFLUXDB_URL): ``DataPath`` (the callback's part),
+  ``InfluxDBClient``, ``DATAPATH_TASK_ID``, ``DATAPATH_EXTENSION`` (the attribute
+  that marks device alerts sent while InfluxDB was unhealthy);
 * settings: the ``*Settings`` classes, ``load_settings`` and
   ``influxql_duration_ns`` (a duration as Kapacitor and the settings read it);
 * answers and logs: ``status_for``, ``error_body``, ``MAX_ERROR_BODY_BYTES``,
@@ -50,7 +57,9 @@ if TYPE_CHECKING:
         influxql_duration_ns,
         load_settings,
     )
+    from ._datapath import DATAPATH_EXTENSION, DataPath
     from ._events import LifecycleEvent, parse_lifecycle_event
+    from ._influxdb import InfluxDBClient
     from ._kapacitor import WEDGED_MESSAGE, KapacitorClient, Task, Template
     from ._lifecycle import DeviceOutcome, Result, TaskRules
     from ._lifecycle_types import (
@@ -70,15 +79,26 @@ if TYPE_CHECKING:
         rfc3339,
     )
     from ._service import LifecycleService
+    from ._shard_clients import KapacitorShards
+    from ._shards import (
+        SHARD_EXTENSION,
+        Shard,
+        parse_shard_urls,
+        shard_key,
+        shard_of,
+        shard_score,
+    )
     from ._sinks import AlertSink, HttpSink, KafkaSink
     from ._statuses import MAX_ERROR_BODY_BYTES, error_body, status_for
-    from ._task_ids import TaskIds, check_device_code, task_id_problem
+    from ._task_ids import DATAPATH_TASK_ID, TaskIds, check_device_code, task_id_problem
 
 # Public name -> the private module that defines it.
 _EXPORTS = {
     "runtime": "_runtime",
     **dict.fromkeys(("AlertMapper", "KapacitorAlert", "alert_event_id", "parse_alert"), "_alerts"),
     "AlertCallback": "_callback",
+    **dict.fromkeys(("DATAPATH_EXTENSION", "DataPath"), "_datapath"),
+    "InfluxDBClient": "_influxdb",
     **dict.fromkeys(
         (
             "AlertSettings",
@@ -99,7 +119,9 @@ _EXPORTS = {
         ("LIFECYCLE_TYPES", "ORDERED_TARGET", "Action", "EventTypes", "LifecycleType"),
         "_lifecycle_types",
     ),
-    **dict.fromkeys(("TaskIds", "check_device_code", "task_id_problem"), "_task_ids"),
+    **dict.fromkeys(
+        ("DATAPATH_TASK_ID", "TaskIds", "check_device_code", "task_id_problem"), "_task_ids"
+    ),
     **dict.fromkeys(("WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"), "_kapacitor"),
     **dict.fromkeys(("DeviceOutcome", "Result", "TaskRules"), "_lifecycle"),
     **dict.fromkeys(("JsonFormatter", "configure_logging", "get_logger"), "_logging"),
@@ -115,6 +137,18 @@ _EXPORTS = {
         "_ordering",
     ),
     "LifecycleService": "_service",
+    "KapacitorShards": "_shard_clients",
+    **dict.fromkeys(
+        (
+            "SHARD_EXTENSION",
+            "Shard",
+            "parse_shard_urls",
+            "shard_key",
+            "shard_of",
+            "shard_score",
+        ),
+        "_shards",
+    ),
     **dict.fromkeys(("AlertSink", "HttpSink", "KafkaSink"), "_sinks"),
     **dict.fromkeys(("MAX_ERROR_BODY_BYTES", "error_body", "status_for"), "_statuses"),
 }
@@ -122,12 +156,15 @@ _EXPORTS = {
 # Written out for type checkers; tests/unit/test_public_surface.py keeps it equal
 # to _EXPORTS, the TYPE_CHECKING imports and the docstring.
 __all__ = [
+    "DATAPATH_EXTENSION",
+    "DATAPATH_TASK_ID",
     "EVENT_ID_VAR",
     "EVENT_POSITION_VAR",
     "EVENT_TIME_VAR",
     "LIFECYCLE_TYPES",
     "MAX_ERROR_BODY_BYTES",
     "ORDERED_TARGET",
+    "SHARD_EXTENSION",
     "WEDGED_MESSAGE",
     "Action",
     "AlertCallback",
@@ -136,12 +173,14 @@ __all__ = [
     "AlertSink",
     "AuditSettings",
     "BinlogPosition",
+    "DataPath",
     "DeviceOutcome",
     "EventStamp",
     "EventTypes",
     "HeartbeatCheckSettings",
     "HeartbeatSettings",
     "HttpSink",
+    "InfluxDBClient",
     "InstallerSettings",
     "JsonFormatter",
     "KafkaSettings",
@@ -149,11 +188,13 @@ __all__ = [
     "KapacitorAlert",
     "KapacitorClient",
     "KapacitorSettings",
+    "KapacitorShards",
     "LifecycleEvent",
     "LifecycleService",
     "LifecycleSettings",
     "LifecycleType",
     "Result",
+    "Shard",
     "Task",
     "TaskIds",
     "TaskRules",
@@ -167,8 +208,12 @@ __all__ = [
     "load_settings",
     "parse_alert",
     "parse_lifecycle_event",
+    "parse_shard_urls",
     "rfc3339",
     "runtime",
+    "shard_key",
+    "shard_of",
+    "shard_score",
     "status_for",
     "task_id_problem",
 ]

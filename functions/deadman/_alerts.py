@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._config import AlertSettings
 from ._exceptions import MalformedAlertError
 from ._ordering import rfc3339
+from ._shards import SHARD_EXTENSION, heartbeat_shard
 from ._task_ids import TaskIds
 
 __all__ = ["AlertMapper", "KapacitorAlert", "alert_event_id", "parse_alert"]
@@ -120,7 +121,20 @@ class AlertMapper:
             "message": alert.message,
             "time": attributes["time"],
         }
+        shard = heartbeat_shard(alert.details)
+        if shard:
+            # Every shard's heartbeat fires at the same aligned instant: the shard
+            # tells them apart, in the id too (consumers deduplicate on it).
+            attributes["id"] = alert_event_id(alert, shard)
+            attributes[SHARD_EXTENSION] = data["shard"] = shard
         return CloudEvent(attributes, data)
+
+    def event(
+        self, alert: KapacitorAlert, event_type: str, subject: str, data: dict[str, Any]
+    ) -> CloudEvent:
+        """An event of ``event_type`` about ``subject``, with every emitted event's
+        conventions (id deterministic from the alert, source, time, partition key)."""
+        return CloudEvent(self._attributes(alert, event_type, subject), data)
 
     def _attributes(self, alert: KapacitorAlert, event_type: str, subject: str) -> dict[str, str]:
         return {
@@ -135,8 +149,9 @@ class AlertMapper:
         }
 
 
-def alert_event_id(alert: KapacitorAlert) -> str:
-    """Deterministic id from (alert id, time, level): a re-sent alert gets the same id."""
+def alert_event_id(alert: KapacitorAlert, shard: str = "") -> str:
+    """Deterministic id from (alert id, time, level), and the Kapacitor shard of a
+    heartbeat: a re-sent alert gets the same id."""
     time = alert.time.astimezone(UTC) if alert.time.tzinfo else alert.time
-    key = json.dumps([alert.id, time.isoformat(), alert.level])
-    return str(uuid.uuid5(_ID_NAMESPACE, key))
+    parts = [alert.id, time.isoformat(), alert.level, *([shard] if shard else [])]
+    return str(uuid.uuid5(_ID_NAMESPACE, json.dumps(parts)))

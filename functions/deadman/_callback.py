@@ -5,7 +5,9 @@ The same alert JSON may also arrive as a CloudEvent's data, when a KafkaSource
 reads the topic of Kapacitor's Kafka handler; both feed one mapping. The
 heartbeat task's alerts become ``deadman-heartbeat`` events; once the sink has
 one, ``HEARTBEAT_PING_URL`` (a dead-man's-switch service) is pinged, and a failed
-ping is logged, never the alert's failure.
+ping is logged, never the alert's failure. With ``INFLUXDB_URL`` the data-path
+task's verdicts, the marking of device alerts sent while InfluxDB was unhealthy,
+and the sweep after it are ``_datapath``'s.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import hmac
 import json
 import time
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 from cloudevents.http import CloudEvent, from_http
@@ -22,12 +24,16 @@ from werkzeug.wrappers import Request, Response
 
 from ._alerts import AlertMapper, parse_alert
 from ._config import AlertSettings
-from ._exceptions import MalformedAlertError, SinkError, UnauthorizedError
+from ._exceptions import DeadmanError, MalformedAlertError, SinkError, UnauthorizedError
 from ._framework import read_limited_body
 from ._logging import get_logger
 from ._sinks import AlertSink, sink_from_settings
 from ._telemetry import ALERTS, SINK_DURATION, telemetry
 from .binding import is_http_cloudevent
+
+if TYPE_CHECKING:
+    from ._alerts import KapacitorAlert
+    from ._datapath import DataPath
 
 __all__ = ["AlertCallback"]
 
@@ -37,10 +43,21 @@ _PING_TIMEOUT_SECONDS = 3.0
 
 
 class AlertCallback:
-    def __init__(self, settings: AlertSettings, sink: AlertSink | None = None) -> None:
+    def __init__(
+        self,
+        settings: AlertSettings,
+        sink: AlertSink | None = None,
+        datapath: DataPath | None = None,
+    ) -> None:
         self.settings = settings
         self.mapper = AlertMapper.from_settings(settings)
         self.sink = sink or sink_from_settings(settings)
+        if datapath is None and settings.influxdb_url:
+            # Imported only when configured: the callback's start-up stays as it was.
+            from ._datapath import DataPath
+
+            datapath = DataPath.from_settings(settings, self.mapper)
+        self.datapath = datapath
         token = settings.alert_callback_token
         self._token = None if token is None else token.get_secret_value().encode()
         self._pinger: httpx.Client | None = None
@@ -49,6 +66,8 @@ class AlertCallback:
         self.sink.close()
         if self._pinger is not None:
             self._pinger.close()
+        if self.datapath is not None:
+            self.datapath.close()
 
     def __enter__(self) -> Self:
         return self
@@ -67,6 +86,8 @@ class AlertCallback:
         if request.method != "POST":
             raise MalformedAlertError("alerts must be POSTed")
         alert = parse_alert(self._alert_json(request))
+        if self.datapath is not None and self.datapath.is_verdict(alert):
+            return self._verdict(alert)
         event = self.mapper.to_event(alert)
         fields: dict[str, Any] = {
             "alert_id": alert.id,
@@ -85,6 +106,8 @@ class AlertCallback:
             )
             telemetry().add(ALERTS, 1, {**level, "deadman.outcome": "ignored"})
             return _json_response({"status": "ignored", "level": alert.level}, 200)
+        if self.datapath is not None and self.datapath.mark(alert, event):
+            fields["datapath"] = level["deadman.alert.datapath"] = event["datapath"]
         fields |= {"ce_id": event["id"], "ce_type": event["type"]}
         try:
             self._send(event)
@@ -110,6 +133,49 @@ class AlertCallback:
             },
             200,
         )
+
+    def _verdict(self, alert: KapacitorAlert) -> Response:
+        """A data-path verdict: its transitions published (restored followed by the
+        sweep's events), the ticks in between counted."""
+        assert self.datapath is not None
+        fields: dict[str, Any] = {
+            "alert_id": alert.id,
+            "alert_level": alert.level,
+            "previous_level": alert.previousLevel,
+            "alert_time": alert.time.isoformat(),
+        }
+        counted = {"deadman.alert.level": alert.level, "deadman.alert.kind": "datapath"}
+        transition = self.datapath.transition_event(alert)
+        if transition is None:
+            telemetry().add(ALERTS, 1, {**counted, "deadman.outcome": "ignored"})
+            return _json_response({"status": "ignored", "level": alert.level}, 200)
+        events = [transition]
+        try:
+            self._send(transition)
+            if self.datapath.is_restored(transition):
+                events += self.datapath.swept_events(alert)
+                for event in events[1:]:
+                    self._send(event)
+        except DeadmanError as error:
+            # Kapacitor will not send this transition again: say so loudly. A sink
+            # failure is counted here; any other is counted with the answer.
+            _log.error(
+                "data-path transition not fully published: devices silent across the"
+                " outage may stay reported only as marked",
+                extra={"fields": {**fields, "ce_type": transition["type"], "outcome": "failed"}},
+                exc_info=True,
+            )
+            if isinstance(error, SinkError):
+                telemetry().add(ALERTS, 1, {**counted, "deadman.outcome": "failed"})
+            raise
+        swept = [event["subject"] for event in events[1:]]
+        _log.info(
+            f"data path {transition['type']}",
+            extra={"fields": {**fields, "ce_id": transition["id"], "swept": swept}},
+        )
+        telemetry().add(ALERTS, 1, {**counted, "deadman.outcome": "published"})
+        body = {"status": "published", "id": transition["id"], "type": transition["type"]}
+        return _json_response({**body, "swept": swept}, 200)
 
     def _send(self, event: CloudEvent) -> None:
         """Hand the event to the sink in a client span; the event carries that span's

@@ -16,9 +16,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ._exceptions import ConfigurationError
 from ._lifecycle_types import Action, EventTypes
-from ._task_ids import TaskIds, task_id_problem
+from ._shards import Shard, parse_shard_url, parse_shard_urls
+from ._task_ids import DATAPATH_TASK_ID, TaskIds, task_id_problem
 
 __all__ = [
+    "DEFAULT_DATAPATH_CANARY",
     "DEFAULT_EVENTS_TOPIC",
     "DEFAULT_TOPIC_PREFIX",
     "AlertSettings",
@@ -52,6 +54,10 @@ DEFAULT_EVENTS_TOPIC = "kapacitor-alerts-connector.events"
 _TOPIC_NAME = re.compile(r"^[a-zA-Z0-9._-]{1,249}$")
 _EXTRA_VAR_TYPES = {"string", "int", "float", "bool", "duration"}
 _RESERVED_VARS = {"name", "measurement", "db", "rp"}
+# InfluxDB's own monitor statistics ([monitor] store-enabled, every 10 s by default).
+DEFAULT_DATAPATH_CANARY = '"_internal"."monitor"."runtime"'
+# Three double-quoted names: spliced into InfluxQL and into a TICKscript string.
+_CANARY = re.compile(r'^"[^"\'\\]+"\."[^"\'\\]+"\."[^"\'\\]+"$')
 
 
 def influxql_duration_ns(text: str) -> int:
@@ -107,11 +113,66 @@ class HeartbeatSettings(_Base):
         return influxql_duration_ns(self.heartbeat_period) / 1e9
 
 
-class KapacitorSettings(HeartbeatSettings):
+class _KapacitorUrlSettings(_Base):
+    """Which Kapacitors there are: ``KAPACITOR_URL``, or the shards of
+    ``KAPACITOR_URLS`` (comma-separated; each URL may carry ``user:password@``).
+
+    ``KAPACITOR_URLS`` is a secret because its URLs may carry credentials; a URL's
+    own credentials are used for that shard, ``KAPACITOR_USERNAME``/``PASSWORD`` or
+    ``KAPACITOR_TOKEN`` for every shard whose URL has none.
+    """
+
+    # A URL of KAPACITOR_URLS may carry a password: errors never echo their input.
+    model_config = SettingsConfigDict(hide_input_in_errors=True)
+
+    kapacitor_url: str = "http://127.0.0.1:9092"
+    kapacitor_urls: SecretStr | None = None
+
+    @field_validator("kapacitor_url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL such as http://kapacitor:9092")
+        if "@" in value.split("/")[2]:
+            # Credentials in the URL would end up in logs and error messages.
+            raise ValueError(
+                "put credentials in KAPACITOR_USERNAME/PASSWORD, not in the URL"
+                " (or in the URLs of KAPACITOR_URLS, a secret)"
+            )
+        parse_shard_url(value)  # a placement key too (a single shard has one)
+        return value.rstrip("/")
+
+    @field_validator("kapacitor_urls")
+    @classmethod
+    def _urls_are_shards(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_shard_urls(value.get_secret_value())  # messages never show a password
+        return value
+
+    @model_validator(mode="after")
+    def _one_list_of_kapacitors(self) -> Self:
+        if self.kapacitor_urls is None or "kapacitor_url" not in self.model_fields_set:
+            return self
+        if [shard.key for shard in self.shards] != [parse_shard_url(self.kapacitor_url).key]:
+            raise ValueError(
+                "KAPACITOR_URL and KAPACITOR_URLS name different Kapacitors:"
+                " set KAPACITOR_URLS alone"
+            )
+        return self
+
+    @property
+    def shards(self) -> tuple[Shard, ...]:
+        """The Kapacitors, in the order given: those of KAPACITOR_URLS, else
+        KAPACITOR_URL alone."""
+        if self.kapacitor_urls is not None:
+            return parse_shard_urls(self.kapacitor_urls.get_secret_value())
+        return (parse_shard_url(self.kapacitor_url),)
+
+
+class KapacitorSettings(HeartbeatSettings, _KapacitorUrlSettings):
     """How to reach Kapacitor, which template the deadman tasks come from and how
     their alerts leave Kapacitor (the installer renders the handler)."""
 
-    kapacitor_url: str = "http://127.0.0.1:9092"
     kapacitor_username: str | None = None
     kapacitor_password: SecretStr | None = None
     kapacitor_token: SecretStr | None = None
@@ -129,16 +190,6 @@ class KapacitorSettings(HeartbeatSettings):
         default="kapacitor-alerts-connector.kapacitor-alerts", pattern=_TOPIC_NAME.pattern
     )
 
-    @field_validator("kapacitor_url")
-    @classmethod
-    def _url_is_http(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http(s) URL such as http://kapacitor:9092")
-        if "@" in value.split("/")[2]:
-            # Credentials in the URL would end up in logs and error messages.
-            raise ValueError("put credentials in KAPACITOR_USERNAME/PASSWORD, not in the URL")
-        return value.rstrip("/")
-
     @model_validator(mode="after")
     def _one_credential_kind(self) -> Self:
         if self.kapacitor_token is not None and self.kapacitor_username is not None:
@@ -148,19 +199,85 @@ class KapacitorSettings(HeartbeatSettings):
         return self
 
 
-class InstallerSettings(KapacitorSettings):
-    """Settings of ``deadmanctl install-template``: the template and the heartbeat task."""
+class _TaskVarsSettings(_Base):
+    """Vars every device task gets beside the template's own (the installer reads
+    them too: the data-path task checks at the devices' ``period``)."""
+
+    # Extra template vars for every task, as JSON:
+    # {"period": {"type": "duration", "value": "30s"}}
+    task_extra_vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @field_validator("task_extra_vars")
+    @classmethod
+    def _extra_vars_are_simple(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        normalised: dict[str, dict[str, Any]] = {}
+        for name, var in value.items():
+            if name in _RESERVED_VARS or name.startswith("deadman_"):
+                raise ValueError(f"var {name!r} is set by the functions themselves")
+            kind = var.get("type")
+            if kind not in _EXTRA_VAR_TYPES or "value" not in var:
+                raise ValueError(
+                    f"var {name!r} needs a type among {sorted(_EXTRA_VAR_TYPES)} and a value"
+                )
+            raw = var["value"]
+            if kind == "duration" and isinstance(raw, str):
+                raw = influxql_duration_ns(raw)
+            normalised[name] = {"type": kind, "value": raw}
+        return normalised
+
+
+class _InfluxDBSettings(_Base):
+    """The InfluxDB the deadmen query, for the data-path check (docs/datapath.md):
+    the installer adds the data-path task, the callback marks and sweeps. Unset
+    ``INFLUXDB_URL``: no check, nothing of it runs."""
+
+    influxdb_url: str | None = None
+    influxdb_username: str | None = None
+    influxdb_password: SecretStr | None = None
+    # Each InfluxDB call (the callback's probe and reads, the installer's check).
+    influxdb_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("influxdb_url")
+    @classmethod
+    def _influxdb_url_is_http(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^https?://[^/\s@]+(/|$)", value):
+            # Credentials in the URL would end up in logs and error messages.
+            raise ValueError(
+                "must be an http(s) URL such as http://influxdb:8086, without credentials"
+                " (INFLUXDB_USERNAME/PASSWORD)"
+            )
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _influxdb_credentials_go_together(self) -> Self:
+        if (self.influxdb_username is None) != (self.influxdb_password is None):
+            raise ValueError("INFLUXDB_USERNAME and INFLUXDB_PASSWORD go together")
+        return self
+
+
+class InstallerSettings(KapacitorSettings, _InfluxDBSettings, _TaskVarsSettings):
+    """Settings of ``deadmanctl install-template``: the template, the heartbeat task
+    and, with ``INFLUXDB_URL``, the data-path task."""
 
     heartbeat_enabled: bool = True
     # The heartbeat queries a measurement of this database that never gets data.
     kapacitor_db: str | None = None
     kapacitor_rp: str = Field(default="autogen", min_length=1)
+    # The data-path task's canary: a series InfluxDB writes by itself, as
+    # "db"."rp"."measurement" (docs/datapath.md).
+    datapath_canary: str = Field(default=DEFAULT_DATAPATH_CANARY, pattern=_CANARY.pattern)
 
     @model_validator(mode="after")
-    def _heartbeat_has_a_database(self) -> Self:
+    def _tasks_have_a_database(self) -> Self:
         if self.heartbeat_enabled and not self.kapacitor_db:
             raise ValueError(
                 "the heartbeat task queries KAPACITOR_DB: set it, or HEARTBEAT_ENABLED=false"
+            )
+        if self.influxdb_url and not self.kapacitor_db:
+            raise ValueError(
+                "the data-path task (INFLUXDB_URL) records its verdicts in KAPACITOR_DB: set it"
             )
         return self
 
@@ -180,21 +297,19 @@ class _TaskIdSettings(HeartbeatSettings):
 
     @property
     def task_ids(self) -> TaskIds:
-        """Task ids of devices; the heartbeat's is no device's."""
+        """Task ids of devices; the heartbeat's and the data-path task's are no device's."""
         # Only the lifecycle functions check codes' length; the callback reads them.
         max_length = getattr(self, "device_code_max_length", TaskIds.max_code_length)
-        return TaskIds(self.task_id_suffix, max_length, frozenset({self.heartbeat_task_id}))
+        reserved = frozenset({self.heartbeat_task_id, DATAPATH_TASK_ID})
+        return TaskIds(self.task_id_suffix, max_length, reserved)
 
 
-class LifecycleSettings(KapacitorSettings, _TaskIdSettings):
+class LifecycleSettings(KapacitorSettings, _TaskIdSettings, _TaskVarsSettings):
     """Settings of the four lifecycle functions."""
 
     kapacitor_db: str = Field(min_length=1)
     kapacitor_rp: str = Field(default="autogen", min_length=1)
     task_create_status: Literal["enabled", "disabled"] = "enabled"
-    # Extra template vars for every task, as JSON:
-    # {"period": {"type": "duration", "value": "30s"}}
-    task_extra_vars: dict[str, dict[str, Any]] = Field(default_factory=dict)
     max_devices_per_event: int = Field(default=20_000, ge=1)
     device_code_max_length: int = Field(default=128, ge=1, le=1024)
     event_type_created: str = EventTypes.created
@@ -208,24 +323,6 @@ class LifecycleSettings(KapacitorSettings, _TaskIdSettings):
         return EventTypes(
             **{action.value: getattr(self, f"event_type_{action.value}") for action in Action}
         )
-
-    @field_validator("task_extra_vars")
-    @classmethod
-    def _extra_vars_are_simple(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        normalised: dict[str, dict[str, Any]] = {}
-        for name, var in value.items():
-            if name in _RESERVED_VARS or name.startswith("deadman_"):
-                raise ValueError(f"var {name!r} is set by the functions themselves")
-            kind = var.get("type")
-            if kind not in _EXTRA_VAR_TYPES or "value" not in var:
-                raise ValueError(
-                    f"var {name!r} needs a type among {sorted(_EXTRA_VAR_TYPES)} and a value"
-                )
-            raw = var["value"]
-            if kind == "duration" and isinstance(raw, str):
-                raw = influxql_duration_ns(raw)
-            normalised[name] = {"type": kind, "value": raw}
-        return normalised
 
 
 class KafkaSettings(_Base):
@@ -272,8 +369,9 @@ class AuditSettings(LifecycleSettings, KafkaSettings):
         return [DEFAULT_TOPIC_PREFIX + getattr(types, action.value) for action in Action]
 
 
-class AlertSettings(_TaskIdSettings):
-    """Settings of the alert callback function."""
+class AlertSettings(_TaskIdSettings, _InfluxDBSettings):
+    """Settings of the alert callback function (with ``INFLUXDB_URL``, it also reads
+    ``KapacitorSettings`` for the data-path sweep)."""
 
     k_sink: str | None = None
     kafka_bootstrap_servers: str | None = None
@@ -291,6 +389,9 @@ class AlertSettings(_TaskIdSettings):
     # A dead-man's-switch service (healthchecks.io style) pinged after each
     # heartbeat reached the sink.
     heartbeat_ping_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    # Types of the data-path task's transitions (with INFLUXDB_URL: docs/datapath.md).
+    alert_type_datapath_degraded: str = "deadman-datapath-degraded"
+    alert_type_datapath_restored: str = "deadman-datapath-restored"
 
     @model_validator(mode="after")
     def _has_a_sink(self) -> Self:
@@ -302,8 +403,9 @@ class AlertSettings(_TaskIdSettings):
         return self
 
 
-class HeartbeatCheckSettings(KafkaSettings, HeartbeatSettings):
-    """Settings of ``deadmanctl heartbeat check``: where the callback publishes."""
+class HeartbeatCheckSettings(KafkaSettings, HeartbeatSettings, _KapacitorUrlSettings):
+    """Settings of ``deadmanctl heartbeat check``: where the callback publishes, and
+    the shards whose heartbeats it expects."""
 
     alerts_topic: str = Field(default=DEFAULT_EVENTS_TOPIC, pattern=_TOPIC_NAME.pattern)
 

@@ -22,6 +22,7 @@ logs and HTTP error bodies. The hierarchy::
     │   └── KapacitorUnavailableError (ConnectionError)
     │                                              refused, timeout, 5xx: retry later
     ├── DevicesUnavailableError (ConnectionError)  some devices failed for now: retry
+    ├── InfluxDBUnavailableError (ConnectionError) InfluxDB did not answer (data-path check)
     ├── TopicReadError (ConnectionError)           a Kafka topic could not be read
     ├── DeadLetterError (ConnectionError)          a replay could not be written
     └── SinkError
@@ -44,6 +45,7 @@ __all__ = [
     "DevicesRejectedError",
     "DevicesUnavailableError",
     "EventError",
+    "InfluxDBUnavailableError",
     "InvalidDeviceCodeError",
     "KapacitorError",
     "KapacitorRejectedError",
@@ -167,6 +169,11 @@ class TaskMissingError(KapacitorRejectedError):
 
 class KapacitorUnavailableError(KapacitorError, ConnectionError):
     """Kapacitor did not answer usefully (refused, timed out, 5xx); retry later."""
+
+
+class InfluxDBUnavailableError(DeadmanError, ConnectionError):
+    """InfluxDB did not answer usefully (refused, timed out, an error): the data-path
+    check cannot tell now; retry later."""
 
 
 class TopicReadError(DeadmanError, ConnectionError):

@@ -25,9 +25,10 @@ from urllib.parse import quote
 import httpx
 
 from ._config import KapacitorSettings
-from ._exceptions import KapacitorUnavailableError
+from ._exceptions import ConfigurationError, KapacitorUnavailableError
 from ._kapacitor_api import Task, Template, error_for
 from ._logging import get_logger
+from ._shards import Shard
 from ._telemetry import KAPACITOR_DURATION, telemetry
 from ._transport import DeadlineTransport
 
@@ -49,16 +50,34 @@ _log = get_logger("kapacitor")
 
 
 class KapacitorClient:
-    """Thread-safe; one per process, shared by every request of a worker."""
+    """Thread-safe; one per process and Kapacitor, shared by every request of a worker.
+
+    ``shard`` is the Kapacitor to call, one of ``settings.shards``; it may be left
+    out when the settings name only one. A shard's own credentials (from its URL)
+    take the place of KAPACITOR_USERNAME/PASSWORD or KAPACITOR_TOKEN.
+    """
 
     def __init__(
         self,
         settings: KapacitorSettings,
         *,
         transport: httpx.BaseTransport | None = None,
+        shard: Shard | None = None,
     ) -> None:
+        if shard is None:
+            shards = settings.shards
+            if len(shards) != 1:
+                raise ConfigurationError(
+                    f"KAPACITOR_URLS names {len(shards)} Kapacitors: say which one to call"
+                )
+            shard = shards[0]
+        self.shard = shard
         headers = {"Accept": "application/json", "User-Agent": "deadman-functions"}
-        if settings.kapacitor_username is not None and settings.kapacitor_password is not None:
+        if shard.username is not None and shard.password is not None:
+            headers["Authorization"] = _basic_auth(
+                shard.username, shard.password.get_secret_value()
+            )
+        elif settings.kapacitor_username is not None and settings.kapacitor_password is not None:
             headers["Authorization"] = _basic_auth(
                 settings.kapacitor_username, settings.kapacitor_password.get_secret_value()
             )
@@ -70,7 +89,7 @@ class KapacitorClient:
             retries=_CONNECT_RETRIES,
         )
         self._client = httpx.Client(
-            base_url=settings.kapacitor_url + _API,
+            base_url=shard.url + _API,
             headers=headers,
             timeout=httpx.Timeout(
                 settings.kapacitor_timeout_seconds,
@@ -81,10 +100,11 @@ class KapacitorClient:
         # Requests go straight to the transport (see _send): the client's own layers
         # (URL merging, auth flow, redirects, cookies) cost more CPU per call than
         # the call itself, and 8 threads pay it under one GIL during a bulk event.
-        self._base_url = settings.kapacitor_url + _API
+        self._base_url = shard.url + _API
         self._headers = httpx.Headers(self._client.headers)
         self._extensions = {"timeout": self._client.timeout.as_dict()}
-        self.url = settings.kapacitor_url
+        # Never with credentials: it names this Kapacitor in messages and logs.
+        self.url = shard.url
         self._lock = threading.Lock()
         self._next_wedge_check = 0.0
 
@@ -186,6 +206,21 @@ class KapacitorClient:
         body = self._send("PATCH", _template_path(template_id), json={"script": script}).json()
         return Template(id=str(body["id"]), script=str(body.get("script", "")))
 
+    # Alert topics: one per task's alert node, ``main:<task id>:alert<N>``
+
+    def alert_topics(self, *, min_level: str = "OK") -> list[dict[str, Any]]:
+        """Every alert topic whose level (its events' highest) is ``min_level`` or
+        above, each with its ``id`` and ``level``."""
+        body = self._send("GET", "/alerts/topics", params={"min-level": min_level}).json()
+        return list(body.get("topics") or [])
+
+    def topic_events(self, topic: str, *, min_level: str = "OK") -> list[dict[str, Any]]:
+        """The events of ``topic`` at ``min_level`` or above, each with its ``id`` (the
+        alert id) and last ``state`` (``level``, ``time``, ``duration``, ``message``)."""
+        path = "/alerts/topics/" + quote(topic, safe="") + "/events"
+        body = self._send("GET", path, params={"min-level": min_level}).json()
+        return list(body.get("events") or [])
+
     # Transport
 
     def _send(
@@ -266,6 +301,8 @@ def _basic_auth(username: str, password: str) -> str:
 
 def _route(path: str) -> str:
     """The path with its id templated, as a low-cardinality metric attribute."""
+    if path.startswith("/alerts/topics/"):
+        return "/alerts/topics/{id}/events"
     for collection in ("/tasks/", "/templates/"):
         if path.startswith(collection):
             return collection + "{id}"

@@ -31,6 +31,8 @@ class Task:
     executing: bool = False
     error: str = ""
     script: str = ""
+    type: str = ""
+    dbrps: tuple[Mapping[str, str], ...] = ()
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any]) -> Task:
@@ -42,6 +44,8 @@ class Task:
             executing=bool(body.get("executing", False)),
             error=str(body.get("error") or ""),
             script=str(body.get("script") or ""),
+            type=str(body.get("type") or ""),
+            dbrps=tuple(dict(dbrp) for dbrp in body.get("dbrps") or ()),
         )
 
     def var_value(self, name: str) -> Any:

@@ -36,6 +36,7 @@ from ._exceptions import (
 from ._kapacitor import KapacitorClient, Task
 from ._lifecycle_types import Action
 from ._ordering import EVENT_ID_VAR, EventStamp
+from ._shard_clients import KapacitorShards
 from ._task_ids import TaskIds
 
 __all__ = ["BOOKKEEPING_PREFIX", "DeviceOutcome", "Result", "TaskRules"]
@@ -65,9 +66,9 @@ class DeviceOutcome:
 
 @dataclass(frozen=True)
 class TaskRules:
-    """Applies one action to one device's task through the Kapacitor client."""
+    """Applies one action to one device's task, on the Kapacitor shard that holds it."""
 
-    client: KapacitorClient
+    kapacitor: KapacitorShards
     template_id: str
     db: str
     rp: str
@@ -81,7 +82,8 @@ class TaskRules:
         try:
             self.ids.check(device)
             step = _STEPS[action]
-            result, detail = step(self, task_id, device, action, stamp, event_id)
+            client = self.kapacitor.client_for(device)
+            result, detail = step(self, client, task_id, device, action, stamp, event_id)
         except DeadmanError as error:
             return DeviceOutcome(device, task_id, action, Result.FAILED, error.message, error)
         return DeviceOutcome(device, task_id, action, result, detail)
@@ -89,48 +91,72 @@ class TaskRules:
     # One function per action; each returns (result, detail).
 
     def _ensure_status(
-        self, task_id: str, device: str, action: Action, stamp: EventStamp, event_id: str
+        self,
+        client: KapacitorClient,
+        task_id: str,
+        device: str,
+        action: Action,
+        stamp: EventStamp,
+        event_id: str,
     ) -> tuple[Result, str]:
         wanted = "enabled" if action is Action.ENABLE else self.create_status
-        task = self.client.get_task(task_id)
+        task = client.get_task(task_id)
         if task is None:
             try:
-                self.client.create_task(self._create_body(task_id, device, wanted, stamp, event_id))
+                client.create_task(self._create_body(task_id, device, wanted, stamp, event_id))
                 return Result.APPLIED, f"created {wanted}"
             except TaskAlreadyExistsError:
                 # A concurrent delivery created it between our GET and POST.
-                task = self.client.get_task(task_id)
+                task = client.get_task(task_id)
                 if task is None:
                     raise
-        return self._converge(task, device, wanted, stamp, event_id)
+        return self._converge(client, task, device, wanted, stamp, event_id)
 
     def _disable(
-        self, task_id: str, device: str, action: Action, stamp: EventStamp, event_id: str
+        self,
+        client: KapacitorClient,
+        task_id: str,
+        device: str,
+        action: Action,
+        stamp: EventStamp,
+        event_id: str,
     ) -> tuple[Result, str]:
-        task = self.client.get_task(task_id)
+        task = client.get_task(task_id)
         if task is None:
             return Result.ALREADY_IN_STATE, "no task"
         try:
-            return self._converge(task, device, "disabled", stamp, event_id)
+            return self._converge(client, task, device, "disabled", stamp, event_id)
         except TaskMissingError:
             return Result.ALREADY_IN_STATE, "no task"
 
     def _delete(
-        self, task_id: str, device: str, action: Action, stamp: EventStamp, event_id: str
+        self,
+        client: KapacitorClient,
+        task_id: str,
+        device: str,
+        action: Action,
+        stamp: EventStamp,
+        event_id: str,
     ) -> tuple[Result, str]:
-        task = self.client.get_task(task_id)
+        task = client.get_task(task_id)
         if task is None:
             return Result.ALREADY_IN_STATE, "no task"
         stale = _stale(task, stamp)
         if stale:
             return Result.STALE, stale
-        self.client.delete_task(task_id)
+        client.delete_task(task_id)
         return Result.APPLIED, "deleted"
 
     # Helpers
 
     def _converge(
-        self, task: Task, device: str, wanted: str, stamp: EventStamp, event_id: str
+        self,
+        client: KapacitorClient,
+        task: Task,
+        device: str,
+        wanted: str,
+        stamp: EventStamp,
+        event_id: str,
     ) -> tuple[Result, str]:
         stale = _stale(task, stamp)
         if stale:
@@ -141,8 +167,8 @@ class TaskRules:
         if wanted == "enabled" and task.status == "enabled" and not task.executing:
             # Stored enabled but not running (a start that failed, e.g. a create that
             # answered 500): start it again, and fail loudly if it still does not run.
-            self.client.update_task(task.id, {"status": "disabled", "vars": desired_vars})
-            restarted = self.client.update_task(task.id, {"status": "enabled"})
+            client.update_task(task.id, {"status": "disabled", "vars": desired_vars})
+            restarted = client.update_task(task.id, {"status": "enabled"})
             if not restarted.executing:
                 raise KapacitorUnavailableError(
                     f"task {task.id} is enabled but does not run: {restarted.error}"
@@ -154,17 +180,17 @@ class TaskRules:
             # Same state, newer event: record its stamp, or a late older event of
             # the opposite kind would still look newer than the task. A PATCH of
             # vars alone: a running task is not reloaded, nor need it be.
-            self.client.update_task(task.id, {"vars": desired_vars})
+            client.update_task(task.id, {"vars": desired_vars})
             return Result.ALREADY_IN_STATE, f"{wanted}; recorded event time"
         if task.status != wanted:
             # A status change to enabled starts the task with the vars sent along.
-            self.client.update_task(task.id, {"status": wanted, "vars": desired_vars})
+            client.update_task(task.id, {"status": wanted, "vars": desired_vars})
             return Result.APPLIED, wanted
-        self.client.update_task(task.id, {"vars": desired_vars})
+        client.update_task(task.id, {"vars": desired_vars})
         if wanted == "enabled":
             # PATCH never reloads a running task: cycle it so the new vars apply.
-            self.client.update_task(task.id, {"status": "disabled"})
-            self.client.update_task(task.id, {"status": "enabled"})
+            client.update_task(task.id, {"status": "disabled"})
+            client.update_task(task.id, {"status": "enabled"})
         return Result.APPLIED, f"{wanted}; vars updated"
 
     def _create_body(
@@ -194,7 +220,9 @@ class TaskRules:
         return variables
 
 
-_Step = Callable[[TaskRules, str, str, Action, EventStamp, str], tuple[Result, str]]
+_Step = Callable[
+    [TaskRules, KapacitorClient, str, str, Action, EventStamp, str], tuple[Result, str]
+]
 _STEPS: dict[Action, _Step] = {
     Action.CREATE: TaskRules._ensure_status,
     Action.ENABLE: TaskRules._ensure_status,

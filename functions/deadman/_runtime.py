@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from werkzeug.wrappers import Response
 
-from ._config import AlertSettings, LifecycleSettings, load_settings
+from ._config import AlertSettings, KapacitorSettings, LifecycleSettings, load_settings
 from ._exceptions import DeadmanError, SinkError
 from ._framework import delivered_attributes, incoming_traceparent
 from ._lifecycle_types import LIFECYCLE_TYPES, ORDERED_TARGET
@@ -68,7 +68,10 @@ def startup(target: str | None = None) -> None:
         if target in LIFECYCLE_TARGETS:
             _settings["lifecycle"] = load_settings(LifecycleSettings)
         elif target in ALERT_TARGETS:
-            _settings["alerts"] = load_settings(AlertSettings)
+            _settings["alerts"] = alerts = load_settings(AlertSettings)
+            if alerts.influxdb_url:
+                # The data-path sweep reads Kapacitor: its settings must hold too.
+                load_settings(KapacitorSettings)
 
 
 def shutdown() -> None:

@@ -1,4 +1,10 @@
-"""A lifecycle event in, every device's task converged, one outcome per device out."""
+"""A lifecycle event in, every device's task converged, one outcome per device out.
+
+A bulk event is spread over the Kapacitor shards at once: each shard has its own
+pool of ``BULK_CONCURRENCY`` workers (and its client as many connections), so a
+fleet on N shards converges about N times as fast, and a slow or failing shard
+holds up only its own devices.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,7 @@ from ._kapacitor import KapacitorClient
 from ._lifecycle import DeviceOutcome, Result, TaskRules
 from ._lifecycle_types import Action
 from ._logging import get_logger
+from ._shard_clients import KapacitorShards
 from ._telemetry import LIFECYCLE_DEVICES, telemetry
 
 __all__ = ["LifecycleService"]
@@ -26,13 +33,29 @@ _log = get_logger("lifecycle")
 
 
 class LifecycleService:
-    """Owns the Kapacitor client and the worker pool of one process."""
+    """Owns the Kapacitor clients and the worker pools of one process.
 
-    def __init__(self, settings: LifecycleSettings, client: KapacitorClient | None = None) -> None:
+    ``client`` stands for the one Kapacitor of a single-shard configuration,
+    ``kapacitor`` for the shards' clients; neither given: made from the settings.
+    """
+
+    def __init__(
+        self,
+        settings: LifecycleSettings,
+        client: KapacitorClient | None = None,
+        *,
+        kapacitor: KapacitorShards | None = None,
+    ) -> None:
         self.settings = settings
-        self.client = client or KapacitorClient(settings)
+        if kapacitor is None:
+            kapacitor = (
+                KapacitorShards.of(client)
+                if client is not None
+                else KapacitorShards.from_settings(settings)
+            )
+        self.kapacitor = kapacitor
         self.rules = TaskRules(
-            client=self.client,
+            kapacitor=kapacitor,
             template_id=settings.kapacitor_template_id,
             db=settings.kapacitor_db,
             rp=settings.kapacitor_rp,
@@ -41,15 +64,25 @@ class LifecycleService:
             extra_vars=settings.task_extra_vars,
         )
         self.types = settings.event_types
-        # Bounds the calls in flight toward Kapacitor for the whole process, since
-        # Kapacitor, not this function, is the bottleneck of a bulk event.
-        self._pool = ThreadPoolExecutor(
-            max_workers=settings.bulk_concurrency, thread_name_prefix="kapacitor"
-        )
+        # Bound the calls in flight toward each Kapacitor for the whole process,
+        # since a Kapacitor, not this function, is the bottleneck of a bulk event.
+        self._pools = {
+            key: ThreadPoolExecutor(
+                max_workers=settings.bulk_concurrency,
+                thread_name_prefix="kapacitor" if len(kapacitor) == 1 else f"kapacitor-{number}",
+            )
+            for number, key in enumerate(kapacitor.keys)
+        }
+
+    @property
+    def client(self) -> KapacitorClient:
+        """The Kapacitor client of a single-shard configuration."""
+        return self.kapacitor.only()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        self.client.close()
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        self.kapacitor.close()
 
     def __enter__(self) -> Self:
         return self
@@ -107,7 +140,9 @@ class LifecycleService:
 
         def apply_one(device: str) -> DeviceOutcome:
             outcome = self.rules.apply(device, action, event.stamp, event.id)
-            _log_outcome(event, outcome)
+            # With several shards the log says which Kapacitor the device is on.
+            shard = self.kapacitor.shard_of(device) if len(self.kapacitor) > 1 else ""
+            _log_outcome(event, outcome, shard)
             telemetry().add(
                 LIFECYCLE_DEVICES,
                 1,
@@ -118,15 +153,17 @@ class LifecycleService:
         if len(event.devices) == 1:
             return [apply_one(event.devices[0])]
         # Each device's calls run in a copy of this context: their spans are
-        # children of the delivery's.
+        # children of the delivery's. Each goes to its shard's pool.
         futures = [
-            self._pool.submit(contextvars.copy_context().run, apply_one, device)
+            self._pools[self.kapacitor.shard_of(device)].submit(
+                contextvars.copy_context().run, apply_one, device
+            )
             for device in event.devices
         ]
         return [future.result() for future in futures]
 
 
-def _log_outcome(event: LifecycleEvent, outcome: DeviceOutcome) -> None:
+def _log_outcome(event: LifecycleEvent, outcome: DeviceOutcome, shard: str) -> None:
     fields = {
         **event.log_fields(),
         "device": outcome.device,
@@ -135,6 +172,8 @@ def _log_outcome(event: LifecycleEvent, outcome: DeviceOutcome) -> None:
         "outcome": outcome.result.value,
         "detail": outcome.detail,
     }
+    if shard:
+        fields["kapacitor_shard"] = shard
     if outcome.result is Result.FAILED:
         fields["transient"] = isinstance(outcome.error, KapacitorUnavailableError)
         _log.warning("device action failed", extra={"fields": fields})

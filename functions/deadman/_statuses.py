@@ -22,6 +22,7 @@ from ._exceptions import (
     DeadmanError,
     DevicesRejectedError,
     DevicesUnavailableError,
+    InfluxDBUnavailableError,
     InvalidDeviceCodeError,
     KapacitorRejectedError,
     KapacitorUnavailableError,
@@ -52,6 +53,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[BaseException], int, str], ...] = (
     (KapacitorRejectedError, 422, "kapacitor_rejected"),
     (DevicesUnavailableError, 503, "devices_unavailable"),
     (KapacitorUnavailableError, 503, "kapacitor_unavailable"),
+    (InfluxDBUnavailableError, 503, "influxdb_unavailable"),
     (SinkUnavailableError, 503, "sink_unavailable"),
     # The sink refused the alert for good; Kapacitor will not retry, so make it loud.
     (SinkRejectedError, 502, "sink_rejected"),

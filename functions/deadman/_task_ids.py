@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from ._exceptions import InvalidDeviceCodeError
 
-__all__ = ["TaskIds", "check_device_code", "task_id_problem"]
+__all__ = ["DATAPATH_TASK_ID", "TaskIds", "check_device_code", "task_id_problem"]
 
 _ASCII_DIGITS_AND_PUNCTUATION = frozenset("0123456789-._")
+# The data-path task's id and alert id (docs/datapath.md): never a device's.
+DATAPATH_TASK_ID = "deadman_datapath"
 
 
 def task_id_problem(text: str, *, part: bool = False) -> str:
@@ -41,7 +43,7 @@ class TaskIds:
 
     suffix: str
     max_code_length: int = 128
-    # Task ids no device may take (the heartbeat task's).
+    # Task ids no device may take (the heartbeat task's, the data-path task's).
     reserved: frozenset[str] = frozenset()
 
     def task_id(self, device: str) -> str:
@@ -76,5 +78,8 @@ def check_device_code(
     if problem:
         raise InvalidDeviceCodeError(code, problem)
     if code + suffix in reserved:
-        raise InvalidDeviceCodeError(code, f"task id {code + suffix} is the heartbeat task's")
+        owner = (
+            "the data-path task's" if code + suffix == DATAPATH_TASK_ID else "the heartbeat task's"
+        )
+        raise InvalidDeviceCodeError(code, f"task id {code + suffix} is {owner}")
     return code

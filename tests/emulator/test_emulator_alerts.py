@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from deadman import InstallerSettings
+from deadman.ops.heartbeat import heartbeat_body
 from deadman_local.kapacitor_emulator import KapacitorEmulator, RunningEmulator, serve
 from tests.support.emulator import DEADMAN_TEMPLATE_ID, AlertReceiver
 
@@ -111,6 +113,20 @@ def test_fire_sends_endpoint_headers_and_basic_auth(
     assert request.headers["X-Token"] == "abc"
     assert request.authorization is not None
     assert (request.authorization.username, request.authorization.password) == ("u", "p")
+
+
+def test_fire_heartbeat_details_name_its_shard(
+    api: httpx.Client, emulator: KapacitorEmulator, receiver: AlertReceiver
+) -> None:
+    """As a real 1.5.7 sends it (tests/e2e/test_kapacitor_shards.py): the script's
+    ``.details(shard)``, not the default JSON."""
+    emulator.set_endpoint("benthos", receiver.url)
+    settings = InstallerSettings(kapacitor_db="iot")
+    body = heartbeat_body(settings, "http://kapacitor-1:9092")
+    assert api.post("/tasks", json=body).status_code == 200
+    fired = emulator.fire_deadman(settings.heartbeat_task_id).body
+    assert fired is not None
+    assert fired["details"] == "http://kapacitor-1:9092"
 
 
 def test_fire_tracks_duration_and_previous_level_per_alert(

@@ -126,3 +126,22 @@ def test_real_kapacitor_restart_keeps_its_tasks() -> None:
         real.start_kapacitor()
         kept = httpx.get(f"{real.kapacitor_url}/kapacitor/v1/tasks/kept")
         assert (kept.status_code, kept.json()["status"]) == (200, "disabled")
+
+
+def test_real_kapacitor_paused_influxdb_answers_nothing_until_resumed(
+    real_kapacitor: RealKapacitor,
+) -> None:
+    """SIGSTOP: InfluxDB keeps its socket but answers nothing, as a stalled one does."""
+    ping = f"{real_kapacitor.influxdb_url}/ping"
+    real_kapacitor.pause_influxdb()
+    try:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(ping, timeout=0.5)
+    finally:
+        real_kapacitor.resume_influxdb()
+    assert httpx.get(ping, timeout=10).status_code == 204
+
+
+def test_local_stack_datapath_needs_the_real_servers() -> None:
+    with pytest.raises(ValueError, match="real Kapacitor"):
+        LocalStack(kapacitor="emulator", datapath=True).start()

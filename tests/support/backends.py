@@ -2,7 +2,10 @@
 
 Both sit behind the same small proxy, which counts the calls the product makes
 (per method and route kind, as ``("POST", "tasks")``) and can answer the next
-calls with an error status in Kapacitor's error shape. Tests read a server's tasks
+calls with an error status in Kapacitor's error shape. Proxies given one
+``CallJournal`` also write every call into it, in one order across them all (when
+each call started and ended), so a test can tell which of two Kapacitors was
+called first. Tests read a server's tasks
 straight from it, past the proxy, so reading never counts as a call.
 
 The real servers come from ``deadman_local.real_kapacitor``. Where they cannot be
@@ -12,6 +15,7 @@ by ``.ci/run``) they fail instead.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections import Counter, deque
@@ -57,11 +61,52 @@ def route_kind(path: str) -> str:
     return rest.split("/", 1)[0] or "root"
 
 
+@dataclass(frozen=True)
+class JournalEntry:
+    """One call through a journaling proxy: when it started and ended in the
+    journal's one sequence, to which server, what was sent and answered."""
+
+    started: int
+    ended: int
+    upstream: str
+    method: str
+    path: str
+    status: int
+    request: bytes
+    response: bytes
+
+
+class CallJournal:
+    """The calls of every proxy that writes to it, in one order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sequence = itertools.count()
+        self._entries: list[JournalEntry] = []
+
+    def tick(self) -> int:
+        with self._lock:
+            return next(self._sequence)
+
+    def add(self, entry: JournalEntry) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[JournalEntry]:
+        with self._lock:
+            return sorted(self._entries, key=lambda entry: entry.started)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 @dataclass
 class CountingProxy:
     """A WSGI proxy to ``upstream`` that counts calls and injects scripted errors."""
 
     upstream: str
+    journal: CallJournal | None = None
     calls: Counter[tuple[str, str]] = field(default_factory=Counter)
     _faults: deque[tuple[str | None, int]] = field(default_factory=deque)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,12 +134,25 @@ class CountingProxy:
                 b'{"error":"injected by the test proxy"}', fault[1], mimetype="application/json"
             )
             return injected(environ, start_response)
+        started = self.journal.tick() if self.journal is not None else 0
         upstream = self._client.request(
             request.method,
             self.upstream + request.full_path.rstrip("?"),
             headers={k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED},
             content=request.get_data(),
         )
+        if self.journal is not None:
+            entry = JournalEntry(
+                started,
+                self.journal.tick(),
+                self.upstream,
+                request.method,
+                request.path,
+                upstream.status_code,
+                request.get_data(),
+                upstream.content,
+            )
+            self.journal.add(entry)
         headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _NOT_FORWARDED]
         return Response(upstream.content, upstream.status_code, headers)(environ, start_response)
 
@@ -208,9 +266,12 @@ class KapacitorBackend:
 
 
 @contextmanager
-def behind_proxy(upstream: str) -> Iterator[tuple[str, CountingProxy]]:
-    """A CountingProxy to ``upstream`` on a free port: its URL, and itself."""
-    proxy = CountingProxy(upstream)
+def behind_proxy(
+    upstream: str, journal: CallJournal | None = None
+) -> Iterator[tuple[str, CountingProxy]]:
+    """A CountingProxy to ``upstream`` on a free port (writing to ``journal``, if
+    given): its URL, and itself."""
+    proxy = CountingProxy(upstream, journal)
     with serve_wsgi(proxy) as url:
         try:
             yield url, proxy

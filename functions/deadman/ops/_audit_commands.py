@@ -14,6 +14,7 @@ from typing import Any
 from .._config import AuditSettings, load_settings
 from .._exceptions import ConfigurationError
 from .._logging import get_logger
+from .._shards import parse_shard_urls
 from .audit import AuditReport, Drift, run_audit
 
 __all__ = ["add_audit_command"]
@@ -45,6 +46,11 @@ def add_audit_command(commands: Any) -> None:
         action="store_true",
         help="with --fix: also delete tasks that no event names (they may be made by hand)",
     )
+    audit.add_argument(
+        "--drain",
+        help="Kapacitor URLs being removed from KAPACITOR_URLS, comma-separated: their"
+        " tasks are misplaced, and --fix moves them to their devices' shards",
+    )
     audit.add_argument("--json", action="store_true", help="one JSON document on stdout")
     audit.add_argument(
         "--timeout", type=float, default=60.0, help="seconds to read the topics (default: 60)"
@@ -66,6 +72,10 @@ def _run(args: argparse.Namespace) -> int:
         topics = [topic.strip() for topic in args.topics.split(",") if topic.strip()]
     if not topics:
         raise ConfigurationError("name at least one lifecycle topic")
+    try:
+        drain = parse_shard_urls(args.drain) if args.drain else ()
+    except ValueError as error:
+        raise ConfigurationError(f"--drain: {error}") from None
     report = run_audit(
         settings,
         settings.bootstrap_servers(args.bootstrap_servers),
@@ -74,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         delete_orphans=args.delete_orphans,
         timeout=args.timeout,
         page_size=args.page_size,
+        drain=drain,
     )
     _log_report(report)
     if args.json:
@@ -102,7 +113,14 @@ def render_text(report: AuditReport, kapacitor_url: str) -> str:
             f" {len(report.untracked)} task(s) without events are untracked, not orphans"
         )
         lines.extend(f"  untracked {task.id} ({task.state})" for task in report.untracked)
-    lines.append(f"listed {report.tasks} task(s) on {kapacitor_url}")
+    if len(report.shards) > 1:
+        listed = ", ".join(
+            f"{key} ({tasks}{', draining' if key in report.draining else ''})"
+            for key, tasks in report.shards
+        )
+        lines.append(f"listed {report.tasks} task(s) on {len(report.shards)} shards: {listed}")
+    else:
+        lines.append(f"listed {report.tasks} task(s) on {kapacitor_url}")
     if not report.drifts:
         lines.append("no drift")
         return "\n".join(lines)
@@ -120,6 +138,15 @@ def render_text(report: AuditReport, kapacitor_url: str) -> str:
         f" {counts['newer_than_topic']} newer than the topic, {counts['kept']} kept,"
         f" {counts['failed']} failed; {counts['remaining']} remaining"
     )
+    if len(report.shards) > 1:
+        placement = report.placement()
+        lines.append(
+            f"placement: {placement['misplaced']} misplaced, {placement['duplicate']} duplicate;"
+            f" {len(placement['moved'])} moved"
+        )
+        lines.extend(
+            f"  moved {device} from {source} to {shard}" for device, source, shard in report.moved()
+        )
     return "\n".join(lines)
 
 

@@ -14,6 +14,12 @@ id, so the order rule holds: a task recording a newer event than any on the
 topics is left alone. Tasks that no event names are deleted only when asked (they
 may be made by hand), and are not even orphans when retention truncated the
 topics (no event may mean an expired one): they are listed as untracked.
+
+With several Kapacitor shards (``KAPACITOR_URLS``) every shard is listed; a device
+is compared through its one task (``placement.locate``), and tasks on a shard that
+is not their device's are drifts of their own, repaired (moved) before any other
+repair of the same device (``placement``). Shards being removed are listed as
+draining (``drain``): every task on them is misplaced.
 """
 
 from __future__ import annotations
@@ -30,11 +36,14 @@ from .._lifecycle_types import Action
 from .._logging import get_logger
 from .._ordering import EventStamp
 from .._service import LifecycleService
+from .._shard_clients import KapacitorShards
+from .._shards import Shard
 from .._task_ids import TaskIds
 from .desired import DesiredState
 from .drift import (
     ABSENT,
     DISABLED_OR_ABSENT,
+    PLACEMENT_KINDS,
     ActualTask,
     AuditReport,
     Drift,
@@ -42,6 +51,7 @@ from .drift import (
     Fix,
     FixResult,
 )
+from .placement import locate, placement_drifts, repair_placement
 from .topics import read_records
 
 __all__ = [
@@ -108,6 +118,7 @@ def list_tasks(
             status=str(item.get("status", "")),
             executing=bool(item.get("executing", False)),
             recorded=EventStamp.recorded(variables),
+            shard=client.shard.key,
         )
     return found
 
@@ -158,21 +169,39 @@ def compare(
 def fix_drifts(
     drifts: Iterable[Drift],
     rules: TaskRules,
-    client: KapacitorClient,
+    client: KapacitorClient | KapacitorShards,
     *,
     delete_orphans: bool,
     concurrency: int,
 ) -> list[Drift]:
-    """Each drift with what repairing it did, at most ``concurrency`` devices at once."""
+    """Each drift with what repairing it did, at most ``concurrency`` devices at once.
+
+    With shards, a device's placement drift is repaired first; its other drifts
+    are kept when that fails (their repair would make a second copy).
+    """
+    shards = client if isinstance(client, KapacitorShards) else KapacitorShards.of(client)
+
+    def repair_placements(drift: Drift) -> Drift:
+        if drift.kind not in PLACEMENT_KINDS:
+            return drift
+        return replace(drift, fix=repair_placement(drift, shards))
 
     def repair(drift: Drift) -> Drift:
-        return replace(drift, fix=_repair(drift, rules, client, delete_orphans))
+        if drift.fix is not None:
+            return drift
+        if drift.device in unmoved:
+            return replace(drift, fix=Fix(FixResult.KEPT, "its task could not be moved first"))
+        return replace(drift, fix=_repair(drift, rules, shards, delete_orphans))
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="audit") as pool:
-        return list(pool.map(repair, drifts))
+        placed = list(pool.map(repair_placements, drifts))
+        unmoved = {
+            d.device for d in placed if d.fix is not None and d.fix.result is FixResult.FAILED
+        }
+        return list(pool.map(repair, placed))
 
 
-def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orphans: bool) -> Fix:
+def _repair(drift: Drift, rules: TaskRules, shards: KapacitorShards, delete_orphans: bool) -> Fix:
     event = drift.event
     if drift.newer_than_topic:
         return Fix(FixResult.LEFT_ALONE, "newer than the topic: left alone")
@@ -180,7 +209,8 @@ def _repair(drift: Drift, rules: TaskRules, client: KapacitorClient, delete_orph
         if not delete_orphans:
             return Fix(FixResult.KEPT, "no event names this device; --delete-orphans deletes it")
         try:
-            client.delete_task(drift.task_id)
+            # On its own shard: a task elsewhere was moved there first.
+            shards.client_for(drift.device).delete_task(drift.task_id)
         except DeadmanError as error:
             return Fix(FixResult.FAILED, error.message)
         return Fix(FixResult.FIXED, "deleted (no event; --delete-orphans)")
@@ -202,31 +232,82 @@ def run_audit(
     timeout: float = 60.0,
     page_size: int = 500,
     client: KapacitorClient | None = None,
+    drain: Sequence[Shard] = (),
 ) -> AuditReport:
-    """List the tasks, then read the topics (never the other way round), compare, repair."""
-    with LifecycleService(settings, client) as service:
-        ids = settings.task_ids
-        actual = list_tasks(service.client, ids, settings.kapacitor_template_id, page_size)
-        state = DesiredState(
-            topics=list(topics),
-            types=service.types,
-            max_devices=settings.max_devices_per_event,
-            ids=ids,
-        )
-        state.truncated = read_records(
-            bootstrap_servers,
-            topics,
-            state.add,
-            timeout=timeout,
-            config=settings.kafka_consumer_config,
-        )
-        drifts, untracked = compare(state, actual, settings.task_create_status)
-        if fix and drifts:
-            drifts = fix_drifts(
-                drifts,
-                service.rules,
-                service.client,
+    """List the tasks, then read the topics (never the other way round), compare, repair.
+
+    ``drain``: Kapacitors leaving KAPACITOR_URLS, whose tasks are all misplaced.
+    """
+    draining = [KapacitorClient(settings, shard=shard) for shard in drain]
+    try:
+        with LifecycleService(settings, client) as service:
+            shards = service.kapacitor.with_draining(draining)
+            return _audit(
+                settings,
+                service,
+                shards,
+                bootstrap_servers,
+                topics,
+                fix=fix,
                 delete_orphans=delete_orphans,
-                concurrency=settings.bulk_concurrency,
+                timeout=timeout,
+                page_size=page_size,
             )
-    return AuditReport(state, len(actual), drifts, untracked, fix, delete_orphans)
+    finally:
+        for drained in draining:
+            drained.close()
+
+
+def _audit(
+    settings: AuditSettings,
+    service: LifecycleService,
+    shards: KapacitorShards,
+    bootstrap_servers: str,
+    topics: Sequence[str],
+    *,
+    fix: bool,
+    delete_orphans: bool,
+    timeout: float,
+    page_size: int,
+) -> AuditReport:
+    """List every shard, then read the topics, compare, repair."""
+    ids = settings.task_ids
+    listed = {
+        key: list_tasks(shards.client(key), ids, settings.kapacitor_template_id, page_size)
+        for key in (*shards.keys, *shards.draining)
+    }
+    actual, misplaced = locate(listed, shards)
+    state = DesiredState(
+        topics=list(topics),
+        types=service.types,
+        max_devices=settings.max_devices_per_event,
+        ids=ids,
+    )
+    state.truncated = read_records(
+        bootstrap_servers,
+        topics,
+        state.add,
+        timeout=timeout,
+        config=settings.kafka_consumer_config,
+    )
+    drifts, untracked = compare(state, actual, settings.task_create_status)
+    if len(listed) > 1:
+        drifts = sorted(
+            placement_drifts(state, actual, misplaced, shards)
+            + [replace(drift, shard=shards.shard_of(drift.device)) for drift in drifts],
+            # A device's placement first: its repair comes first too.
+            key=lambda drift: (drift.device, drift.kind not in PLACEMENT_KINDS),
+        )
+    if fix and drifts:
+        drifts = fix_drifts(
+            drifts,
+            service.rules,
+            shards,
+            delete_orphans=delete_orphans,
+            concurrency=settings.bulk_concurrency,
+        )
+    counts = tuple((key, len(tasks)) for key, tasks in listed.items())
+    tasks = sum(count for _, count in counts)
+    return AuditReport(
+        state, tasks, drifts, untracked, fix, delete_orphans, counts, shards.draining
+    )

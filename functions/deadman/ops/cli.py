@@ -25,14 +25,15 @@ from .._config import (
     load_settings,
 )
 from .._exceptions import ConfigurationError, DeadmanError
-from .._kapacitor import KapacitorClient
 from .._logging import JsonFormatter
+from .._shard_clients import KapacitorShards
 from . import EXIT_ERROR
 from ._audit_commands import add_audit_command
 from ._dlq_commands import add_dlq_commands
-from .health import check_kapacitor
-from .heartbeat import check_heartbeat, install_heartbeat
-from .template import install_template, read_template, render_template
+from .health import check_kapacitors
+from .heartbeat import check_heartbeat, check_shard_heartbeats
+from .install import install_on_shards, installer_steps
+from .template import read_template, render_template
 
 __all__ = ["build_parser", "main"]
 
@@ -45,17 +46,29 @@ def _install_template(args: argparse.Namespace) -> int:
         ),
         settings,
     )
-    with KapacitorClient(settings) as client:
-        result = install_template(
-            client, settings.kapacitor_template_id, script, dry_run=args.dry_run
+    with KapacitorShards.from_settings(settings) as shards:
+        installs = install_on_shards(
+            shards, installer_steps(settings, script, dry_run=args.dry_run)
         )
-        heartbeat = install_heartbeat(client, settings, dry_run=args.dry_run)
     verb = "would be" if args.dry_run else "was"
-    print(
-        f"template {settings.kapacitor_template_id} {verb} {result.value}"
-        f" on {settings.kapacitor_url} (alert delivery: {settings.alert_delivery})"
-    )
-    print(f"heartbeat task {settings.heartbeat_task_id} {verb} {heartbeat}")
+    delivery = f"(alert delivery: {settings.alert_delivery})"
+    if len(installs) == 1:
+        [install] = installs
+        if install.error is not None:
+            raise install.error
+        (template, result), *others = install.done
+        print(f"{template} {verb} {result} on {install.url} {delivery}")
+        for what, result in others:
+            print(f"{what} {verb} {result}")
+        return 0
+    # One line per shard; every shard is tried, and any failure fails the command.
+    for install in installs:
+        print(install.describe(verb) + ("" if install.failed else f" {delivery}"))
+    failed = [install.shard for install in installs if install.failed]
+    if failed:
+        raise DeadmanError(
+            f"install failed on {len(failed)} of {len(installs)} shards: {', '.join(failed)}"
+        )
     return 0
 
 
@@ -69,7 +82,9 @@ def _heartbeat_check(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise ConfigurationError(f"--max-age: {error}") from error
-    status = check_heartbeat(
+    # With several shards, each one's newest heartbeat must be fresh.
+    check = check_shard_heartbeats if len(settings.shards) > 1 else check_heartbeat
+    status = check(
         settings,
         settings.bootstrap_servers(args.bootstrap_servers),
         timedelta(seconds=seconds),
@@ -83,8 +98,8 @@ def _heartbeat_check(args: argparse.Namespace) -> int:
 def _kapacitor_check(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise ConfigurationError("--timeout must be positive")
-    with KapacitorClient(load_settings(KapacitorSettings)) as client:
-        health = check_kapacitor(client, args.timeout)
+    with KapacitorShards.from_settings(load_settings(KapacitorSettings)) as shards:
+        health = check_kapacitors(shards, args.timeout)
     print(json.dumps(health.as_json()) if args.json else health.describe())
     return health.exit_code
 

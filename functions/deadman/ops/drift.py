@@ -13,6 +13,7 @@ from .desired import DesiredState, NewestEvent
 __all__ = [
     "ABSENT",
     "DISABLED_OR_ABSENT",
+    "PLACEMENT_KINDS",
     "ActualTask",
     "AuditReport",
     "Drift",
@@ -29,6 +30,14 @@ class DriftKind(enum.StrEnum):
     MISSING = "missing"  # desired a task, none there
     ORPHAN = "orphan"  # a task, but no event or the newest deletes it
     STATUS = "status_mismatch"  # enabled/disabled/not executing against the event
+    # Kapacitor shards (KAPACITOR_URLS): a device's task on a shard that is not its
+    # own (only there), or on its own and others too.
+    MISPLACED = "misplaced"
+    DUPLICATE = "duplicate"
+
+
+# Drifts of where a task is, not of what it is.
+PLACEMENT_KINDS = frozenset({DriftKind.MISPLACED, DriftKind.DUPLICATE})
 
 
 class FixResult(enum.StrEnum):
@@ -45,6 +54,8 @@ class ActualTask:
     status: str
     executing: bool
     recorded: EventStamp | None
+    # The key of the Kapacitor shard it was listed on.
+    shard: str = ""
 
     @property
     def state(self) -> str:
@@ -69,10 +80,18 @@ class Drift:
     event: NewestEvent | None
     recorded: EventStamp | None = None
     fix: Fix | None = None
+    # With several shards: the key of the device's shard; for a placement drift
+    # also where its task was found and the copy a move takes (``source``).
+    shard: str = ""
+    found_on: tuple[str, ...] = ()
+    source: str = ""
 
     @property
     def newer_than_topic(self) -> bool:
-        """The task records a newer event than the topics hold: the rules leave it."""
+        """The task records a newer event than the topics hold: the rules leave it
+        (a task on the wrong shard moves all the same)."""
+        if self.kind in PLACEMENT_KINDS:
+            return False
         recorded, event = self.recorded, self.event
         return event is not None and recorded is not None and recorded.newer_than(event.stamp)
 
@@ -84,7 +103,7 @@ class Drift:
         return self.fix is None or self.fix.result in (FixResult.KEPT, FixResult.FAILED)
 
     def as_json(self) -> dict[str, Any]:
-        found = {
+        found: dict[str, Any] = {
             "kind": self.kind.value,
             "device": self.device,
             "task_id": self.task_id,
@@ -97,6 +116,10 @@ class Drift:
         }
         if self.recorded is not None and self.recorded.position is not None:
             found["recorded_event_position"] = str(self.recorded.position)
+        if self.shard:
+            found["shard"] = self.shard
+        if self.found_on:
+            found["found_on"] = list(self.found_on)
         return found
 
 
@@ -108,6 +131,10 @@ class AuditReport:
     untracked: list[ActualTask]
     fix: bool
     delete_orphans: bool
+    # (shard key, tasks listed there) per shard, in the configured order, then the
+    # draining shards (being removed: every task there is misplaced).
+    shards: tuple[tuple[str, int], ...] = ()
+    draining: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -153,7 +180,31 @@ class AuditReport:
                 for task in self.untracked
             ],
             "summary": self.counts(),
+            "placement": self.placement(),
             "exit_code": self.exit_code,
+        }
+
+    def moved(self) -> list[tuple[str, str, str]]:
+        """(device, from shard, to shard) of every task a repair moved."""
+        return [
+            (drift.device, drift.source, drift.shard)
+            for drift in self.drifts
+            if drift.kind is DriftKind.MISPLACED
+            and drift.fix is not None
+            and drift.fix.result is FixResult.FIXED
+        ]
+
+    def placement(self) -> dict[str, Any]:
+        """Where the tasks are: per shard, and the drifts and moves of placement."""
+        return {
+            "shards": [{"shard": key, "tasks": tasks} for key, tasks in self.shards],
+            "draining": list(self.draining),
+            "misplaced": sum(d.kind is DriftKind.MISPLACED for d in self.drifts),
+            "duplicate": sum(d.kind is DriftKind.DUPLICATE for d in self.drifts),
+            "moved": [
+                {"device": device, "from": source, "to": shard}
+                for device, source, shard in self.moved()
+            ],
         }
 
 

@@ -4,12 +4,16 @@ A Kapacitor wedged in its start/stop deadlock (kapacitor#1829) still answers
 ``/ping`` while every task call hangs, so ping alone says nothing. The check
 pings, then lists one task, each with a deadline: a list that has a task to
 show needs the task master, which is what the deadlock holds.
+
+With several Kapacitor shards each is checked (at once), one line each; the
+command's exit code is the worst shard's.
 """
 
 from __future__ import annotations
 
 import enum
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,14 +21,24 @@ import httpx
 
 from .._exceptions import KapacitorError, KapacitorUnavailableError
 from .._kapacitor import KapacitorClient
+from .._shard_clients import KapacitorShards
+from . import EXIT_ERROR
 
-__all__ = ["KapacitorHealth", "KapacitorState", "check_kapacitor"]
+__all__ = [
+    "KapacitorHealth",
+    "KapacitorState",
+    "ShardsHealth",
+    "check_kapacitor",
+    "check_kapacitors",
+]
 
 
 class KapacitorState(enum.StrEnum):
     HEALTHY = "healthy"
     WEDGED = "wedged"  # ping answers, the task API does not
     DOWN = "down"  # ping does not answer, or the task API fails
+    # Refused the credentials: nothing can be told (one shard of several).
+    UNCHECKED = "unchecked"
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,8 @@ class KapacitorHealth:
 
     @property
     def exit_code(self) -> int:
+        if self.state is KapacitorState.UNCHECKED:
+            return EXIT_ERROR
         return 0 if self.state is KapacitorState.HEALTHY else 1
 
     def as_json(self) -> dict[str, Any]:
@@ -103,3 +119,39 @@ def check_kapacitor(client: KapacitorClient, deadline: float) -> KapacitorHealth
     return KapacitorHealth(
         KapacitorState.HEALTHY, client.url, version, pinged - started, time.monotonic() - pinged
     )
+
+
+@dataclass(frozen=True)
+class ShardsHealth:
+    """The health of every shard; the worst decides the exit code."""
+
+    healths: tuple[KapacitorHealth, ...]
+
+    @property
+    def exit_code(self) -> int:
+        return max(health.exit_code for health in self.healths)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "shards": [health.as_json() for health in self.healths],
+            "unhealthy": [h.url for h in self.healths if h.state is not KapacitorState.HEALTHY],
+            "exit_code": self.exit_code,
+        }
+
+    def describe(self) -> str:
+        return "\n".join(health.describe() for health in self.healths)
+
+
+def check_kapacitors(shards: KapacitorShards, deadline: float) -> KapacitorHealth | ShardsHealth:
+    """``check_kapacitor`` of the one Kapacitor, or of every shard at once."""
+    if len(shards) == 1:
+        return check_kapacitor(shards.only(), deadline)
+
+    def check(client: KapacitorClient) -> KapacitorHealth:
+        try:
+            return check_kapacitor(client, deadline)
+        except KapacitorError as error:
+            return KapacitorHealth(KapacitorState.UNCHECKED, client.url, detail=error.message)
+
+    with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="check") as pool:
+        return ShardsHealth(tuple(pool.map(check, shards)))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -115,13 +116,19 @@ class RealKapacitor(Started):
 
     ``endpoints`` become ``[[httppost]]`` sections and ``kafka_clusters`` ``[[kafka]]``
     sections of Kapacitor's configuration, as an operator writes them. InfluxDB
-    pushes no points to Kapacitor (no subscriptions): the batch templates query.
+    pushes no points to Kapacitor unless ``subscriptions`` (the batch templates
+    query; a stream template needs them: InfluxDB then copies every write to
+    Kapacitor over HTTP).
     """
 
     binaries: Binaries
     db: str = "iot"
     endpoints: Sequence[HttpPostEndpoint] = ()
     kafka_clusters: Sequence[KafkaCluster] = ()
+    subscriptions: bool = False
+    # InfluxDB's own monitor statistics (``_internal``), stored at this interval
+    # (e.g. ``1s``): the canary of the data-path task. None: not stored.
+    influxdb_monitor_interval: str | None = None
     kapacitor_port: int = 0
     influxdb_port: int = 0
     start_timeout: float = 60.0
@@ -173,6 +180,9 @@ class RealKapacitor(Started):
     def stop(self) -> None:
         self.stop_kapacitor()
         if self._influxd is not None:
+            # A paused influxd would only take the SIGTERM once continued.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._influxd.pid, signal.SIGCONT)
             stop_process_group(self._influxd)
             self._influxd = None
         if self.folder is not None:
@@ -197,6 +207,30 @@ class RealKapacitor(Started):
             timeout=30,
         )
         response.raise_for_status()
+
+    def wait_for_monitor(self, timeout: float = 30.0) -> None:
+        """Wait until InfluxDB stored its first monitor statistics (the database
+        ``_internal`` exists only from then on)."""
+        assert self.influxdb_monitor_interval is not None, "influxdb_monitor_interval not set"
+        statement = 'SELECT * FROM "_internal"."monitor"."runtime" LIMIT 1'
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            results = self.query(statement).json().get("results") or [{}]
+            if results[0].get("series"):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"InfluxDB stored no monitor statistics in {timeout} s")
+
+    def pause_influxdb(self) -> None:
+        """Freeze influxd (SIGSTOP): it keeps its sockets, and every query and write
+        hangs until ``resume_influxdb``, as a stalled InfluxDB does. Kapacitor runs on."""
+        assert self._influxd is not None, "start() first"
+        os.kill(self._influxd.pid, signal.SIGSTOP)
+
+    def resume_influxdb(self) -> None:
+        """Let a paused influxd run again (SIGCONT); the hung calls then complete."""
+        assert self._influxd is not None, "start() first"
+        os.kill(self._influxd.pid, signal.SIGCONT)
 
     def kapacitor_pid(self) -> int | None:
         return None if self._kapacitord is None else self._kapacitord.pid
@@ -252,13 +286,20 @@ bind-address = "127.0.0.1:{self._rpc_port}"
 [http]
   bind-address = "127.0.0.1:{self.influxdb_port}"
   log-enabled = false
-[monitor]
-  store-enabled = false
+{self._monitor_conf()}
 [continuous_queries]
   enabled = false
 [logging]
   level = "warn"
 """
+
+    def _monitor_conf(self) -> str:
+        if self.influxdb_monitor_interval is None:
+            return "[monitor]\n  store-enabled = false"
+        return (
+            '[monitor]\n  store-enabled = true\n  store-database = "_internal"\n'
+            f'  store-interval = "{self.influxdb_monitor_interval}"'
+        )
 
     def _kapacitor_conf(self) -> str:
         folder = self.folder
@@ -288,7 +329,7 @@ skip-config-overrides = true
   default = true
   name = "localhost"
   urls = ["{self.influxdb_url}"]
-  disable-subscriptions = true
+  disable-subscriptions = {"false" if self.subscriptions else "true"}
   subscription-protocol = "http"
 """
         ]

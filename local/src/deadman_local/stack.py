@@ -124,6 +124,10 @@ class LocalStack:
     # the local run check every 10 s instead (added to TASK_EXTRA_VARS unless those
     # name a period), so a silent device shows soon. None keeps the template's period.
     task_period: str | None = "10s"
+    # The data-path check (docs/datapath.md), real servers only: InfluxDB stores its
+    # monitor statistics every second (the canary), the installer adds the data-path
+    # task, the callback gets INFLUXDB_URL (and KAPACITOR_URL, for its sweep).
+    datapath: bool = False
     sources_dir: Path = Path("kafka-sources")
     sinks_dir: Path = Path("knative")
     functions_source: Path = Path("functions/main.py")
@@ -175,6 +179,8 @@ class LocalStack:
         posts_here = settings.alert_delivery == "httppost" and not self.kapacitor_url
         token = secrets.token_urlsafe(24) if posts_here else ""
         if self.kapacitor_url:
+            if self.datapath:
+                raise ValueError("the data-path check needs the real servers started here")
             kind, kapacitor_url = "external", self.kapacitor_url
             self.say(f"Kapacitor: external, {kapacitor_url} (KAPACITOR_URL)")
         elif (binaries := self._real_binaries()) is not None:
@@ -221,7 +227,7 @@ class LocalStack:
         lifecycle = (ORDERED_TARGET,) if self.topic_layout == "ordered" else LIFECYCLE_TARGETS
         return (*lifecycle, CALLBACK_TARGET)
 
-    def _kapacitor_settings(self) -> InstallerSettings:
+    def _kapacitor_settings(self, **more: Any) -> InstallerSettings:
         from deadman import InstallerSettings
 
         if self.topic_layout not in TOPIC_LAYOUTS:
@@ -237,7 +243,7 @@ class LocalStack:
         if self.alert_delivery is not None:
             overrides["alert_delivery"] = self.alert_delivery
         # The environment for the rest (KAPACITOR_KAFKA_CLUSTER, HEARTBEAT_TASK_ID, ...).
-        return InstallerSettings(**overrides)
+        return InstallerSettings(**overrides, **more)
 
     def _manifests(self, alert_delivery: str) -> tuple[list[Any], _Topics]:
         """The KafkaSources of the chosen layout and delivery, and every topic."""
@@ -272,6 +278,24 @@ class LocalStack:
         with KapacitorClient(settings) as client:
             install_template(client, template_id, script)
             install_heartbeat(client, settings)
+            if self.datapath and self.real is not None:
+                self._install_datapath(client, settings, script)
+
+    def _install_datapath(self, client: Any, settings: InstallerSettings, script: str) -> None:
+        """The data-path task at the tasks' own period, once InfluxDB wrote its canary."""
+        from deadman.ops.datapath import install_datapath
+
+        assert self.real is not None
+        self.real.wait_for_monitor()
+        given = {**self.function_env, **self._task_period_vars()}.get(
+            "TASK_EXTRA_VARS", os.environ.get("TASK_EXTRA_VARS", "")
+        )
+        settings = self._kapacitor_settings(
+            kapacitor_url=settings.kapacitor_url,
+            influxdb_url=self.real.influxdb_url,
+            task_extra_vars=json.loads(given) if given.strip() else {},
+        )
+        install_datapath(client, settings, script)
 
     def _start_functions(self, settings: InstallerSettings, alerts_topic: str, token: str) -> None:
         assert self.broker is not None
@@ -288,11 +312,19 @@ class LocalStack:
             "ALERTS_TOPIC": alerts_topic,
             "THREADS": "8",
             **({"ALERT_CALLBACK_TOKEN": token} if token else {}),
+            **self._datapath_env(settings),
             **self.function_env,
         }
         for target, function in self.functions.items():
             function.env = callback_env if target == CALLBACK_TARGET else lifecycle_env
             function.start()
+
+    def _datapath_env(self, settings: InstallerSettings) -> dict[str, str]:
+        if not self.datapath or self.real is None:
+            # INFLUXDB_URL in the shell names the demo's InfluxDB, not a request for
+            # the check: an empty value is unset.
+            return {"INFLUXDB_URL": ""}
+        return {"INFLUXDB_URL": self.real.influxdb_url, "KAPACITOR_URL": settings.kapacitor_url}
 
     def _task_period_vars(self) -> dict[str, str]:
         """TASK_EXTRA_VARS with the local period added, unless the vars set by hand
@@ -318,6 +350,8 @@ class LocalStack:
                 f"KAPACITOR={self.kapacitor!r}: choose one of {', '.join(KAPACITOR_KINDS)}"
             )
         if self.kapacitor == "emulator":
+            if self.datapath:
+                raise ValueError("the data-path check needs the real Kapacitor and InfluxDB")
             self.say("Kapacitor: emulator (KAPACITOR=emulator)")
             return None
 
@@ -327,7 +361,7 @@ class LocalStack:
         try:
             return find_binaries(on_build=building)
         except KapacitorNotFoundError as missing:
-            if self.kapacitor == "real":
+            if self.kapacitor == "real" or self.datapath:
                 raise
             self.say(f"Kapacitor: emulator, no real server: {missing}")
             return None
@@ -344,6 +378,8 @@ class LocalStack:
             endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, callback, headers)],
             kafka_clusters=[KafkaCluster(kafka_cluster, self.broker.bootstrap_servers)],
             kapacitor_port=self.kapacitor_port,
+            # The data-path task's canary, written every second.
+            influxdb_monitor_interval="1s" if self.datapath else None,
         )
         self.real.start()
         self.say(
@@ -422,6 +458,10 @@ def run() -> int:
     import signal
     import threading
 
+    if os.environ.get("KAPACITOR_URLS"):
+        # The functions would inherit it; the local run and its demo use one Kapacitor.
+        print("make run: unset KAPACITOR_URLS: the local run uses one Kapacitor", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -436,6 +476,7 @@ def run() -> int:
         topic_layout=os.environ.get("LOCAL_TOPIC_LAYOUT") or "per-type",
         heartbeat_period=os.environ.get("HEARTBEAT_PERIOD") or "5s",
         task_period=os.environ.get("LOCAL_TASK_PERIOD") or "10s",
+        datapath=os.environ.get("LOCAL_DATAPATH") == "1",
         say=lambda line: print(line, file=sys.stderr, flush=True),
     )
     from .real_kapacitor import KapacitorNotFoundError

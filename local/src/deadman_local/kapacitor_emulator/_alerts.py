@@ -162,10 +162,18 @@ class AlertFirer:
             "columns": ["time", "emitted"],
             "values": [[rfc3339nano(time_ns), fields["emitted"]]],
         }
+        # Kapacitor's default details are the alert as JSON, through html/template;
+        # a script's own (the heartbeat's names its shard) renders its {{.Field}}
+        # actions (the project's scripts give literal text).
+        own_details = script.text("details", env)
         body: dict[str, JSONValue] = {
             "id": alert_id,
             "message": message,
-            "details": html_escape(marshal(details, indent=False).decode() + "\n"),
+            "details": (
+                html_escape(marshal(details, indent=False).decode() + "\n")
+                if own_details is None
+                else render(own_details, data)
+            ),
             "time": rfc3339nano(time_ns),
             "duration": duration,
             "level": level,

@@ -9,8 +9,9 @@ judges scripts. The emulator only runs the project's templates
   var, or strings and vars joined by ``+``; a comment line just above is its
   description. A pipeline (``batch``, ``stream`` or a node var) is not a var;
 * the pipeline's root (the task type), the deadman's period and the alert node's
-  ``.id()``, ``.message()``, ``.endpoint()``, ``.cluster()``, ``.kafkaTopic()``,
-  ``.post()``, ``.kafka()``, ``.stateChangesOnly()`` and ``.noRecoveries()``.
+  ``.id()``, ``.message()``, ``.details()``, ``.endpoint()``, ``.cluster()``,
+  ``.kafkaTopic()``, ``.post()``, ``.kafka()``, ``.stateChangesOnly()`` and
+  ``.noRecoveries()``.
 
 Nothing else is read or checked: a script Kapacitor would refuse is accepted, and
 ``dbrp`` statements are not read (the product gives a task's dbrps in its body).
@@ -33,7 +34,7 @@ _TYPED = re.compile(r"var\s+(\w+)\s+(\w+)")
 _ASSIGNED = re.compile(r"var\s+(\w+)\s*=\s*(.*)")
 _ROOT = re.compile(r"\b(batch|stream)\s*\|")
 _DEADMAN = re.compile(r"\|deadman\(\s*([^,()]+?)\s*,\s*([^,()]+?)\s*\)")
-_PROPERTY = re.compile(r"\.(id|message|endpoint|cluster|kafkaTopic)\(\s*([^()]*?)\s*\)")
+_PROPERTY = re.compile(r"\.(id|message|details|endpoint|cluster|kafkaTopic)\(\s*([^()]*?)\s*\)")
 _TERM = r"'(?:[^'\\]|\\.)*'|[\w.]+|\[\s*\]"
 _JOINED = re.compile(rf"(?:{_TERM})(?:\s*\+\s*(?:{_TERM}))*")
 # TICKscript's type words, and the zero value a typed var counts as in a default
