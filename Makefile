@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 LOCK := .venv.lock
 PYTEST_ARGS ?=
 
-.PHONY: install test lint format template run demo bench image deploy clean
+.PHONY: install test lint format template run demo bench bench-fleet image deploy clean
 
 install: $(STAMP)
 
@@ -50,6 +50,11 @@ template: $(STAMP)
 # Benchmarks (a few minutes on 2 cores): bench/results.json, bench/results.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# A fleet of thousands of tasks on the real servers (about 40 minutes, up to ~8 GB
+# of Kapacitor memory): bench/results.json ("fleet"), bench/results-fleet.md.
+bench-fleet: $(STAMP)
+	$(BIN)/python bench/fleet.py
 
 IMAGE ?= quay.io/example/deadman-functions:0.1.0
 CONTAINER_ENGINE ?= $(shell command -v podman 2>/dev/null || command -v docker 2>/dev/null)

@@ -189,6 +189,21 @@ def server_line(real: dict[str, Any]) -> str:
     )
 
 
+def kapacitor_memory(real: RealKapacitor) -> dict[str, float]:
+    """kapacitord's VmRSS, and Go's heap in use just after a collection (HeapAlloc
+    from /debug/vars once the heap profile's ``gc=1`` has run one), in MiB."""
+    pid = real.kapacitor_pid()
+    assert pid is not None
+    url = real.kapacitor_url
+    collected = httpx.get(f"{url}{API}/debug/pprof/heap", params={"gc": "1"}, timeout=60)
+    check(collected.status_code == 200, f"pprof heap answered {collected.status_code}")
+    stats = httpx.get(f"{url}{API}/debug/vars", timeout=30).json()["memstats"]
+    return {
+        "rss_mb": rounded(memory_mb(pid)["rss_mb"], 1),
+        "go_heap_mb": rounded(stats["HeapAlloc"] / 1024 / 1024, 1),
+    }
+
+
 @dataclass
 class RealServer:
     """A started RealKapacitor with the template installed, and its alert receiver."""
@@ -201,17 +216,7 @@ class RealServer:
         return self.real.kapacitor_url
 
     def memory(self) -> dict[str, float]:
-        """kapacitord's VmRSS, and Go's heap in use just after a collection (HeapAlloc
-        from /debug/vars once the heap profile's ``gc=1`` has run one), in MiB."""
-        pid = self.real.kapacitor_pid()
-        assert pid is not None
-        collected = httpx.get(f"{self.url}{API}/debug/pprof/heap", params={"gc": "1"}, timeout=60)
-        check(collected.status_code == 200, f"pprof heap answered {collected.status_code}")
-        stats = httpx.get(f"{self.url}{API}/debug/vars", timeout=30).json()["memstats"]
-        return {
-            "rss_mb": rounded(memory_mb(pid)["rss_mb"], 1),
-            "go_heap_mb": rounded(stats["HeapAlloc"] / 1024 / 1024, 1),
-        }
+        return kapacitor_memory(self.real)
 
     def tasks(self, pattern: str) -> dict[str, dict[str, Any]]:
         """``{id: {status, executing, error}}`` of the tasks whose id matches ``pattern``."""
