@@ -41,6 +41,8 @@ ONE_AT_A_TIME = 100
 # runs every period, unaligned, over the last period; the deadman is evaluated on
 # the period's wall-clock multiples): waiting 4 leaves one spare.
 WAIT_PERIODS = 4
+# The ladder stops before kapacitord would pass this (the machine has others to run).
+MEMORY_CEILING_MB = 10_000
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,15 @@ def ladder(
         devices: list[str] = []
         quiet = set(never)
         for size in sizes:
+            if steps and _projected_rss_mb(fresh, steps[-1], size) > MEMORY_CEILING_MB:
+                stopped = (
+                    f"{size:,} tasks would need about "
+                    f"{_projected_rss_mb(fresh, steps[-1], size):,.0f} MiB of kapacitord RSS, over "
+                    f"the {MEMORY_CEILING_MB:,} MiB this bench allows itself"
+                )
+                say(f"fleet: stopped: {stopped}")
+                steps.append({"tasks": size + NEVER_FED, "stopped": stopped})
+                break
             new = [f"dev-{i}" for i in range(len(devices), size)]
             feeder.add(new)
             rates = create(real, new + (never if not devices else []), TEMPLATE_ID, None)
@@ -356,6 +367,12 @@ def ladder(
             )
             say(f"fleet: {len(devices):,} at {period} s: {steps[-1]}")
     return {"fresh": fresh, "steps": steps, "feed_every_s": min(FEED_EVERY_S, period_s / 3)}
+
+
+def _projected_rss_mb(fresh: dict[str, float], last: dict[str, Any], size: int) -> float:
+    """kapacitord's RSS at ``size`` tasks, going on at the last step's cost per task."""
+    per_task = (float(last["rss_mb"]) - fresh["rss_mb"]) / int(last["tasks"])
+    return fresh["rss_mb"] + per_task * (size + NEVER_FED)
 
 
 VARIANTS = {
@@ -451,6 +468,9 @@ def markdown(fleet: dict[str, Any]) -> str:
             "|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|",
         ]
         for s in fleet["ladder"]["steps"]:
+            if "stopped" in s:
+                lines.append(f"| {s['tasks']:,} | not run: {s['stopped']} |")
+                continue
             rates: dict[str, Any] = next(iter(s.get("creation", {}).values()), {})
             made = f"{rates.get('1', '-')}; {rates.get('8', '-')}" if rates else "-"
             lines.append(
