@@ -33,6 +33,8 @@ from deadman_local.kapacitor_config import TEMPLATE_ENDPOINT, HttpPostEndpoint
 from deadman_local.real_kapacitor import Binaries, RealKapacitor
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# The stream variant is shipped (KAPACITOR_TEMPLATE_ID); the lean one is bench-only.
+STREAM_TEMPLATE_ID = "measurement_series_not_fed_stream"
 FEED_EVERY_S = 10.0
 SILENT = 20
 NEVER_FED = 5
@@ -378,7 +380,7 @@ def _projected_rss_mb(fresh: dict[str, float], last: dict[str, Any], size: int) 
 VARIANTS = {
     "shipped batch": (TEMPLATE_ID, TEMPLATE_FILE, "batch"),
     "lean batch": ("deadman_lean_batch", TEMPLATES / "deadman_lean_batch.tick", "batch"),
-    "stream": ("deadman_stream", TEMPLATES / "deadman_stream.tick", "stream"),
+    "stream": (STREAM_TEMPLATE_ID, TEMPLATE_FILE.with_name(f"{STREAM_TEMPLATE_ID}.tick"), "stream"),
 }
 
 
@@ -462,7 +464,7 @@ def markdown(fleet: dict[str, Any]) -> str:
         lines += [
             "## One Kapacitor, the shipped template",
             "",
-            "| tasks | period | created/s (1; 8 in flight) | RSS MB | Go heap MB "
+            "| tasks | period | created/s (1; 8 in flight) | RSS MiB | Go heap MiB "
             "| kapacitord cores | influxd cores | queries/s (busiest s) "
             "| latency s min/p50/max | max in periods | missed | false |",
             "|---:|---|---|---:|---:|---:|---:|---|---|---:|---:|---:|",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable
@@ -185,7 +186,13 @@ class LocalStack:
             self.say(f"Kapacitor: external, {kapacitor_url} (KAPACITOR_URL)")
         elif (binaries := self._real_binaries()) is not None:
             kind = "real"
-            kapacitor_url = self._start_real(binaries, token, settings.kapacitor_kafka_cluster)
+            kapacitor_url = self._start_real(
+                binaries,
+                token,
+                settings.kapacitor_kafka_cluster,
+                # A stream template's tasks are fed by InfluxDB's subscription.
+                subscriptions=_is_stream(settings.kapacitor_template_id),
+            )
         else:
             kind = "emulator"
             kapacitor_url = self._start_emulator(
@@ -366,7 +373,9 @@ class LocalStack:
             self.say(f"Kapacitor: emulator, no real server: {missing}")
             return None
 
-    def _start_real(self, binaries: Any, token: str, kafka_cluster: str) -> str:
+    def _start_real(
+        self, binaries: Any, token: str, kafka_cluster: str, *, subscriptions: bool
+    ) -> str:
         from .real_kapacitor import RealKapacitor
 
         assert self.broker is not None
@@ -380,6 +389,7 @@ class LocalStack:
             kapacitor_port=self.kapacitor_port,
             # The data-path task's canary, written every second.
             influxdb_monitor_interval="1s" if self.datapath else None,
+            subscriptions=subscriptions,
         )
         self.real.start()
         self.say(
@@ -499,3 +509,10 @@ def run() -> int:
         print("stopping the local stack…", file=sys.stderr, flush=True)
         stack.stop()
         STATE_FILE.unlink(missing_ok=True)
+
+
+def _is_stream(template_id: str) -> bool:
+    """Whether the bundled template ``template_id`` reads a stream (``stream|from()``)."""
+    from deadman.ops.template import bundled_template
+
+    return re.search(r"\bstream\s*\|\s*from\(", bundled_template(template_id)) is not None
