@@ -51,7 +51,7 @@ template: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
-# A fleet of thousands of tasks on the real servers (about 40 minutes, up to ~8 GB
+# A fleet of thousands of tasks on the real servers (about 32 minutes, up to ~15 GiB
 # of Kapacitor memory): bench/results.json ("fleet"), bench/results-fleet.md.
 bench-fleet: $(STAMP)
 	$(BIN)/python bench/fleet.py

@@ -507,6 +507,10 @@ def markdown(fleet: dict[str, Any]) -> str:
         lines.append("")
     if "shards" in fleet:
         lines += fleet_shards_markdown(fleet["shards"])
+    if "phases" in fleet:
+        import fleet_phases
+
+        lines += fleet_phases.markdown(fleet["phases"])
     return "\n".join(lines) + "\n"
 
 

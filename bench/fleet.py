@@ -1,7 +1,7 @@
 """A fleet on a real Kapacitor 1.5.7 and InfluxDB 1.6.7: what each device costs,
 how far one server goes, and what the template changes.
 
-    .venv/bin/python bench/fleet.py                      # make bench-fleet (~40 min)
+    .venv/bin/python bench/fleet.py                      # make bench-fleet (~32 min)
     .venv/bin/python bench/fleet.py --only ladder --sizes 1000 2000
     .venv/bin/python bench/fleet.py --only templates --template-devices 500
 
@@ -24,6 +24,10 @@ period: the shipped batch template, the lean batch variant (query, deadman and
 alert only) and the stream variant (InfluxDB's subscription feeds Kapacitor, no
 query). Besides the costs: does a device that never sent alert, and does a device
 that goes silent just before Kapacitor restarts?
+
+**phases**: why a fed device's batch deadman fires (``fleet_phases``): ``--phase-devices``
+fed tasks at ``--phase-period`` for ``--phase-periods`` periods, each task's query phase
+against the aligned tick, and which fired.
 
 **shards**: a bulk enable event through the product (``LifecycleService``) on one
 real Kapacitor and on three (``KAPACITOR_URLS``), each with its own InfluxDB.
@@ -50,7 +54,7 @@ from _kapacitor import real_binaries, server_facts, skipped
 
 RESULTS_JSON = BENCH_DIR / "results.json"
 RESULTS_MD = BENCH_DIR / "results-fleet.md"
-PARTS = ("ladder", "templates", "shards")
+PARTS = ("ladder", "templates", "shards", "phases")
 
 
 def main() -> int:
@@ -62,6 +66,9 @@ def main() -> int:
     parser.add_argument("--template-devices", type=int, default=1_000)
     parser.add_argument("--template-period", type=float, default=20.0, help="seconds")
     parser.add_argument("--shard-devices", type=int, default=600)
+    parser.add_argument("--phase-devices", type=int, default=3_000)
+    parser.add_argument("--phase-period", type=float, default=5.0, help="seconds")
+    parser.add_argument("--phase-periods", type=int, default=60)
     args = parser.parse_args()
     binaries, reason = real_binaries()
     if binaries is None:
@@ -80,11 +87,27 @@ def main() -> int:
 
         log_dir = Path(tempfile.mkdtemp(prefix="bench-fleet-logs-"))
         fleet["shards"] = fleet_shards.run(binaries, args.shard_devices, log_dir)
-    fleet["duration_s"] = round(time.monotonic() - started, 1)
-    fleet["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    if "phases" in args.only:
+        import fleet_phases
 
+        fleet["phases"] = fleet_phases.run(
+            binaries, args.phase_devices, args.phase_period, args.phase_periods
+        )
+    finished = {
+        "duration_s": round(time.monotonic() - started, 1),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
-    results["fleet"] = {**results.get("fleet", {}), **fleet}
+    earlier = results.get("fleet", {})
+    if set(args.only) != set(PARTS) and "finished_at" in earlier:
+        # A partial run keeps the full run's time; each re-run part says its own.
+        runs = earlier.get("partial_runs", {})
+        runs |= {part: {**finished, "machine": fleet["machine"]} for part in args.only}
+        fleet = {**fleet, "server": earlier["server"], "machine": earlier["machine"]}
+        fleet["partial_runs"] = runs
+    else:
+        fleet |= finished
+    results["fleet"] = {**earlier, **fleet}
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results["fleet"])
     RESULTS_MD.write_text(table)
