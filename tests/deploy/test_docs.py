@@ -147,13 +147,14 @@ def links(path: Path) -> Iterator[str]:
 
 
 def settings_classes() -> list[type[BaseSettings]]:
-    """Every public settings class of deadman._config."""
+    """Every public settings class deadman._config offers (its own and those it
+    re-exports from the package's other settings modules)."""
     return [
         value
         for name, value in vars(_config).items()
         if inspect.isclass(value)
         and issubclass(value, BaseSettings)
-        and value.__module__ == _config.__name__
+        and value.__module__.startswith("deadman.")
         and not name.startswith("_")
     ]
 
