@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import http.server
 import json
 import math
 import os
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import httpx
 
@@ -449,20 +450,47 @@ def py_spy(pids: dict[str, int], out_dir: Path | None, rate: int = 250) -> Itera
 # -- a Knative sink stand-in -------------------------------------------------------
 
 
-class SinkReceiver:
+class LoopbackServer:
+    """An HTTP server on a free loopback port, serving ``handler`` on daemon threads
+    while in a ``with`` block; ``url`` ends with ``/``."""
+
+    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """Keep-alive, and no line on stderr per request."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class SinkReceiver(LoopbackServer):
     """Answers 202 to every POST, as a KafkaSink's ingress does (for ``K_SINK``);
     ``status=200`` makes it an ``[[httppost]]`` endpoint for a real Kapacitor."""
 
     def __init__(self, status: int = 202) -> None:
-        import http.server
-
         owner = self
         self.received = 0
         self._lock = threading.Lock()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with owner._lock:
@@ -471,21 +499,4 @@ class SinkReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/"
-
-    def __enter__(self) -> SinkReceiver:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(Handler)

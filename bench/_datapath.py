@@ -4,7 +4,6 @@ own request counters, and a counting proxy in front of InfluxDB for the callback
 from __future__ import annotations
 
 import contextlib
-import http.server
 import threading
 import time
 import uuid
@@ -14,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from _common import check
+from _common import LoopbackServer, QuietHandler, check
 
 from deadman_local.broker import message_headers
 
@@ -106,7 +105,7 @@ def influxdb_requests(url: str) -> dict[str, int]:
     return {name: int(values.get(name, 0)) for name in ("queryReq", "pingReq", "writeReq")}
 
 
-class CountingProxy:
+class CountingProxy(LoopbackServer):
     """Forwards every request to ``upstream`` and counts them by path; what the
     callback asks InfluxDB goes through it."""
 
@@ -116,9 +115,7 @@ class CountingProxy:
         self._lock = threading.Lock()
         client = httpx.Client(base_url=upstream, timeout=120)
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def _forward(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with owner._lock:
@@ -141,28 +138,15 @@ class CountingProxy:
 
             do_GET = do_POST = _forward
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
+    def base_url(self) -> str:
+        return self.url.rstrip("/")
 
     def snapshot(self) -> Counter[str]:
         with self._lock:
             return Counter(self.counts)
-
-    def __enter__(self) -> CountingProxy:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Writer:

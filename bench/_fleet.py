@@ -4,7 +4,6 @@ sampler of both servers, and the stages of the ladder and of the template runs."
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
 import threading
 import time
@@ -21,6 +20,8 @@ from _common import (
     TASK_SUFFIX,
     TEMPLATE_FILE,
     TEMPLATE_ID,
+    LoopbackServer,
+    QuietHandler,
     check,
     cpu_seconds,
     median,
@@ -54,7 +55,7 @@ class Alert:
     received: float  # wall clock
 
 
-class AlertRecorder:
+class AlertRecorder(LoopbackServer):
     """The template's ``[[httppost]]`` endpoint: keeps each alert's task, level and
     arrival time, answers 200."""
 
@@ -63,9 +64,7 @@ class AlertRecorder:
         self.alerts: list[Alert] = []
         self._lock = threading.Lock()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
                 with owner._lock:
@@ -74,16 +73,7 @@ class AlertRecorder:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/"
+        super().__init__(Handler)
 
     @property
     def received(self) -> int:
@@ -97,14 +87,6 @@ class AlertRecorder:
                 if alert.level == level and alert.received >= started:
                     first.setdefault(alert.task.removesuffix(TASK_SUFFIX), alert.received)
         return first
-
-    def __enter__(self) -> AlertRecorder:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 class Feeder:

@@ -165,7 +165,7 @@ def run(
         callback.env = callback_env(
             broker.bootstrap_servers,
             TOPIC,
-            INFLUXDB_URL=proxy.url,
+            INFLUXDB_URL=proxy.base_url,
             KAPACITOR_URL=real.kapacitor_url,
         )
         with (

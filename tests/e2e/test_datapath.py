@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 import pytest
 
 from deadman_local.stack import LocalStack
-from tests.support.backends import real_binaries
 from tests.support.datapath import (
     DEGRADED,
     RESTARTED,
@@ -27,10 +26,10 @@ from tests.support.datapath import (
     fleet,
     now,
     published,
+    real_stacks,
     sleep_until,
 )
 from tests.support.loop import wait_for
-from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.real_kapacitor]
 
@@ -43,32 +42,8 @@ StackFor = Callable[[str], LocalStack]
 @pytest.fixture(scope="module")
 def datapath_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFor]:
     """The stack of each alert delivery with the data-path check, started on first use."""
-    started: dict[str, LocalStack] = {}
-    environment = pytest.MonkeyPatch()
-    environment.delenv("TASK_EXTRA_VARS", raising=False)
-
-    def get(delivery: str) -> LocalStack:
-        if delivery not in started:
-            real_binaries()  # skips, or fails under REQUIRE_REAL_KAPACITOR=1
-            stack = LocalStack(
-                kapacitor="real",
-                alert_delivery=delivery,
-                datapath=True,
-                sources_dir=SOURCES_DIR,
-                sinks_dir=SINKS_DIR,
-                functions_source=FUNCTIONS_SOURCE,
-                log_dir=tmp_path_factory.mktemp(f"datapath-{delivery}"),
-                delivery_override={"backoff_delay": 0.05},
-                task_period=f"{PERIOD:g}s",
-            )
-            stack.start()
-            started[delivery] = stack
-        return started[delivery]
-
-    yield get
-    for stack in started.values():
-        stack.stop()
-    environment.undo()
+    with real_stacks(tmp_path_factory, "datapath", PERIOD, datapath=True) as get:
+        yield get
 
 
 def evaluated(devices: Fleet, times: int) -> Callable[[], bool]:

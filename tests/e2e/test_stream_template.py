@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from deadman_local.stack import LocalStack
-from tests.support.backends import real_binaries
 from tests.support.datapath import (
     RESTARTED,
     STOPPED,
@@ -23,9 +22,9 @@ from tests.support.datapath import (
     fleet,
     now,
     published,
+    real_stacks,
 )
 from tests.support.loop import wait_for
-from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.real_kapacitor]
 
@@ -38,34 +37,11 @@ StackFor = Callable[[str], LocalStack]
 
 @pytest.fixture(scope="module")
 def stream_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFor]:
-    """The stack of each alert delivery with the stream template, started on first use."""
-    started: dict[str, LocalStack] = {}
-    environment = pytest.MonkeyPatch()
-    environment.delenv("TASK_EXTRA_VARS", raising=False)
-    # The installer here and the function processes read it, as deployed.
-    environment.setenv("KAPACITOR_TEMPLATE_ID", STREAM_TEMPLATE_ID)
-
-    def get(delivery: str) -> LocalStack:
-        if delivery not in started:
-            real_binaries()  # skips, or fails under REQUIRE_REAL_KAPACITOR=1
-            stack = LocalStack(
-                kapacitor="real",
-                alert_delivery=delivery,
-                sources_dir=SOURCES_DIR,
-                sinks_dir=SINKS_DIR,
-                functions_source=FUNCTIONS_SOURCE,
-                log_dir=tmp_path_factory.mktemp(f"stream-{delivery}"),
-                delivery_override={"backoff_delay": 0.05},
-                task_period=f"{PERIOD:g}s",
-            )
-            stack.start()
-            started[delivery] = stack
-        return started[delivery]
-
-    yield get
-    for stack in started.values():
-        stack.stop()
-    environment.undo()
+    """The stack of each alert delivery with the stream template, started on first
+    use (the installer here and the function processes read the template id)."""
+    environment = {"KAPACITOR_TEMPLATE_ID": STREAM_TEMPLATE_ID}
+    with real_stacks(tmp_path_factory, "stream", PERIOD, environment) as get:
+        yield get
 
 
 def about(events: list[Published], devices: list[str], kind: str) -> list[Published]:

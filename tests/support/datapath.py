@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import pytest
 from cloudevents.kafka import KafkaMessage, from_binary
 from confluent_kafka import Producer
 
@@ -19,7 +20,9 @@ from deadman.ops.topics import RawRecord, read_records
 from deadman_local.debezium import OutboxWriter
 from deadman_local.demo import PointFeeder
 from deadman_local.stack import LocalStack
+from tests.support.backends import real_binaries
 from tests.support.loop import wait_for
+from tests.support.paths import FUNCTIONS_SOURCE, SINKS_DIR, SOURCES_DIR
 from tests.support.tasks import SUFFIX
 
 API = "/kapacitor/v1"
@@ -156,3 +159,46 @@ def now() -> datetime:
 def sleep_until(moment: float) -> None:
     """The scenario's own timing (an outage of a chosen length), not a synchronisation."""
     time.sleep(max(0.0, moment - time.monotonic()))
+
+
+@contextmanager
+def real_stacks(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    period: float,
+    environment: dict[str, str] | None = None,
+    **options: Any,
+) -> Iterator[Callable[[str], LocalStack]]:
+    """A LocalStack on the real servers for each alert delivery asked for, started on
+    first use and stopped at the end; deadmen at ``period`` seconds, ``environment``
+    set for the installer and the functions (a caller's TASK_EXTRA_VARS left out)."""
+    started: dict[str, LocalStack] = {}
+    patched = pytest.MonkeyPatch()
+    patched.delenv("TASK_EXTRA_VARS", raising=False)
+    for variable, value in (environment or {}).items():
+        patched.setenv(variable, value)
+
+    def get(delivery: str) -> LocalStack:
+        if delivery not in started:
+            real_binaries()  # skips, or fails under REQUIRE_REAL_KAPACITOR=1
+            stack = LocalStack(
+                kapacitor="real",
+                alert_delivery=delivery,
+                sources_dir=SOURCES_DIR,
+                sinks_dir=SINKS_DIR,
+                functions_source=FUNCTIONS_SOURCE,
+                log_dir=tmp_path_factory.mktemp(f"{name}-{delivery}"),
+                delivery_override={"backoff_delay": 0.05},
+                task_period=f"{period:g}s",
+                **options,
+            )
+            stack.start()
+            started[delivery] = stack
+        return started[delivery]
+
+    try:
+        yield get
+    finally:
+        for stack in started.values():
+            stack.stop()
+        patched.undo()
