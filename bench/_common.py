@@ -20,7 +20,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,6 +113,29 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def merged_run(
+    earlier: dict[str, Any],
+    measured: dict[str, Any],
+    context: dict[str, Any],
+    *,
+    parts: Iterable[str],
+    partial: bool,
+    started: float,
+) -> dict[str, Any]:
+    """The results to write. A full run's stand alone: ``context`` (where they were
+    measured: ``machine``, the servers), the figures, the run's time. A partial run's
+    figures go over ``earlier`` (a full run's), whose context and time stay; each
+    re-run part says its own context and time under ``partial_runs``."""
+    finished = {
+        "duration_s": round(time.monotonic() - started, 1),
+        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+    if not partial or "finished_at" not in earlier:
+        return {**context, **measured, **finished}
+    runs = earlier.get("partial_runs", {}) | {part: {**context, **finished} for part in parts}
+    return {**earlier, **measured, "partial_runs": runs}
 
 
 # -- processes ---------------------------------------------------------------------

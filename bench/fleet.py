@@ -48,7 +48,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import BENCH_DIR, machine, say
+from _common import BENCH_DIR, machine, merged_run, say
 from _fleet import ladder, markdown, template_variants
 from _kapacitor import real_binaries, server_facts, skipped
 
@@ -75,7 +75,8 @@ def main() -> int:
         print(json.dumps(skipped(reason)))
         return 1
     started = time.monotonic()
-    fleet: dict[str, Any] = {"server": server_facts(binaries), "machine": machine()}
+    context = {"server": server_facts(binaries), "machine": machine()}
+    fleet: dict[str, Any] = {}
     if "ladder" in args.only:
         fleet["ladder"] = ladder(binaries, args.sizes, args.periods, args.ladder_period)
     if "templates" in args.only:
@@ -93,21 +94,15 @@ def main() -> int:
         fleet["phases"] = fleet_phases.run(
             binaries, args.phase_devices, args.phase_period, args.phase_periods
         )
-    finished = {
-        "duration_s": round(time.monotonic() - started, 1),
-        "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-    }
     results = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
-    earlier = results.get("fleet", {})
-    if set(args.only) != set(PARTS) and "finished_at" in earlier:
-        # A partial run keeps the full run's time; each re-run part says its own.
-        runs = earlier.get("partial_runs", {})
-        runs |= {part: {**finished, "machine": fleet["machine"]} for part in args.only}
-        fleet = {**fleet, "server": earlier["server"], "machine": earlier["machine"]}
-        fleet["partial_runs"] = runs
-    else:
-        fleet |= finished
-    results["fleet"] = {**earlier, **fleet}
+    results["fleet"] = merged_run(
+        results.get("fleet", {}),
+        fleet,
+        context,
+        parts=args.only,
+        partial=set(args.only) != set(PARTS),
+        started=started,
+    )
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results["fleet"])
     RESULTS_MD.write_text(table)

@@ -37,7 +37,7 @@ import datapath_storm
 import e2e_local
 import kapacitor_rates
 import ordered_lifecycle
-from _common import BENCH_DIR, PROFILES_DIR, machine, say
+from _common import BENCH_DIR, PROFILES_DIR, machine, merged_run, say
 from profile_summary import summarise
 
 RESULTS_JSON = BENCH_DIR / "results.json"
@@ -296,13 +296,8 @@ def main() -> int:
     say(f"logs in {log_dir}")
 
     started = time.monotonic()
-    partial = set(args.only) != set(NAMES)
-    this_machine = machine()
-    results: dict[str, Any] = {"machine": this_machine}
-    if partial and RESULTS_JSON.exists():
-        # A partial run keeps the other benchmarks' figures (and the machine they were
-        # measured on); each re-run entry says where and when it was measured.
-        results = json.loads(RESULTS_JSON.read_text())
+    context = {"machine": machine()}
+    measured: dict[str, Any] = {}
     runners: dict[str, Callable[[], dict[str, Any]]] = {
         "bulk_lifecycle": lambda: _bulk(log_dir, args.profile),
         "alert_burst": lambda: _burst(log_dir, args.profile),
@@ -319,19 +314,17 @@ def main() -> int:
         say(f"running {name}")
         outcome = runners[name]()
         if name == "bulk_lifecycle":
-            results["bulk_lifecycle_real"] = outcome.pop("real")
-            results["bulk_lifecycle"] = outcome.pop("entries")
-            results["bulk_lifecycle_setup"] = outcome
+            measured["bulk_lifecycle_real"] = outcome.pop("real")
+            measured["bulk_lifecycle"] = outcome.pop("entries")
+            measured["bulk_lifecycle_setup"] = outcome
         else:
-            results[name] = outcome
-        if partial:
-            results.setdefault("partial_runs", {})[name] = {
-                "machine": this_machine,
-                "finished_at": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-            }
-    if "duration_s" not in results or not partial:
-        results["duration_s"] = round(time.monotonic() - started, 1)
-        results["finished_at"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+            measured[name] = outcome
+    # A partial run keeps the other benchmarks' figures and the machine they were
+    # measured on; each re-run entry says where and when it was measured.
+    earlier = json.loads(RESULTS_JSON.read_text()) if RESULTS_JSON.exists() else {}
+    partial = set(args.only) != set(NAMES)
+    names = [name for name in NAMES if name in args.only]
+    results = merged_run(earlier, measured, context, parts=names, partial=partial, started=started)
     results["targets_met"] = _targets(results)
 
     RESULTS_JSON.write_text(json.dumps(results, indent=2) + "\n")
