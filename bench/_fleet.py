@@ -132,6 +132,25 @@ class Feeder:
         self._thread.join(timeout=60)
 
 
+@contextlib.contextmanager
+def fed_server(
+    binaries: Binaries, feed_every: float, *, subscriptions: bool = False
+) -> Iterator[tuple[AlertRecorder, RealKapacitor, Feeder]]:
+    """A fresh real Kapacitor posting its alerts to a recorder, and a writer feeding
+    it every ``feed_every`` seconds (no device yet)."""
+    with (
+        AlertRecorder() as recorder,
+        RealKapacitor(
+            binaries,
+            db=KAPACITOR_DB,
+            endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, recorder.url)],
+            subscriptions=subscriptions,
+        ) as real,
+        Feeder(real, feed_every) as feeder,
+    ):
+        yield recorder, real, feeder
+
+
 @dataclass
 class Sampler:
     """Each second: InfluxDB's query count, and both servers' CPU time."""
@@ -285,13 +304,7 @@ def ladder(
     script = TEMPLATE_FILE.read_text()
     steps: list[dict[str, Any]] = []
     never = [f"never-{i}" for i in range(NEVER_FED)]
-    with (
-        AlertRecorder() as recorder,
-        RealKapacitor(
-            binaries, db=KAPACITOR_DB, endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, recorder.url)]
-        ) as real,
-        Feeder(real, min(FEED_EVERY_S, period_s / 3)) as feeder,
-    ):
+    with fed_server(binaries, min(FEED_EVERY_S, period_s / 3)) as (recorder, real, feeder):
         if period_s != 60.0:
             script = script.replace("var period = 1m", f"var period = {period_s:g}s")
         install(real, TEMPLATE_ID, script)
@@ -374,15 +387,10 @@ def variant(binaries: Binaries, name: str, size: int, period_s: float) -> dict[s
     template_id, path, kind = VARIANTS[name]
     devices = [f"dev-{i}" for i in range(size)]
     never = [f"never-{i}" for i in range(NEVER_FED)]
-    with (
-        AlertRecorder() as recorder,
-        RealKapacitor(
-            binaries,
-            db=KAPACITOR_DB,
-            endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, recorder.url)],
-            subscriptions=kind == "stream",
-        ) as real,
-        Feeder(real, period_s / 4) as feeder,
+    with fed_server(binaries, period_s / 4, subscriptions=kind == "stream") as (
+        recorder,
+        real,
+        feeder,
     ):
         install(real, template_id, path.read_text(), kind)
         fresh = memory(real)

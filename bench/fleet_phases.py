@@ -21,11 +21,10 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-from _common import KAPACITOR_DB, TASK_SUFFIX, TEMPLATE_FILE, TEMPLATE_ID, check, rounded, say
-from _fleet import AlertRecorder, Feeder, create, install
+from _common import TASK_SUFFIX, TEMPLATE_FILE, TEMPLATE_ID, check, rounded, say
+from _fleet import create, fed_server, install
 from _kapacitor import API
 
-from deadman_local.kapacitor_config import TEMPLATE_ENDPOINT, HttpPostEndpoint
 from deadman_local.real_kapacitor import Binaries, RealKapacitor
 
 LATE_SHARE = 0.1  # the last tenth of the period before an aligned instant
@@ -50,13 +49,7 @@ def phases(real: RealKapacitor, period_s: float) -> dict[str, float]:
 
 def run(binaries: Binaries, devices: int, period_s: float, periods: int) -> dict[str, Any]:
     names = [f"dev-{i}" for i in range(devices)]
-    with (
-        AlertRecorder() as recorder,
-        RealKapacitor(
-            binaries, db=KAPACITOR_DB, endpoints=[HttpPostEndpoint(TEMPLATE_ENDPOINT, recorder.url)]
-        ) as real,
-        Feeder(real, period_s / 3) as feeder,
-    ):
+    with fed_server(binaries, period_s / 3) as (recorder, real, feeder):
         install(real, TEMPLATE_ID, TEMPLATE_FILE.read_text())
         feeder.add(names)
         create(real, names, TEMPLATE_ID, period_s)
