@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from deadman_local.stack import LocalStack
 from tests.support.datapath import (
     DEGRADED,
     RESTARTED,
@@ -23,6 +22,8 @@ from tests.support.datapath import (
     STOPPED,
     Fleet,
     Published,
+    StackFor,
+    about,
     fleet,
     now,
     published,
@@ -35,8 +36,6 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.real_kapacitor]
 
 PERIOD = 3.0
 DELIVERIES = ("httppost", "kafka")
-
-StackFor = Callable[[str], LocalStack]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +50,6 @@ def evaluated(devices: Fleet, times: int) -> Callable[[], bool]:
     return lambda: all(
         devices.evaluations(device) >= before[device] + times for device in devices.devices
     )
-
-
-def about(events: list[Published], devices: list[str], kind: str) -> list[Published]:
-    return [event for event in events if event.subject in devices and event.type == kind]
 
 
 @pytest.mark.parametrize("delivery", DELIVERIES)

@@ -9,16 +9,17 @@ a device that goes silent, a device enabled but never fed; a fed device never al
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from deadman_local.stack import LocalStack
 from tests.support.datapath import (
     RESTARTED,
     STOPPED,
     Fleet,
     Published,
+    StackFor,
+    about,
     fleet,
     now,
     published,
@@ -32,8 +33,6 @@ STREAM_TEMPLATE_ID = "measurement_series_not_fed_stream"
 PERIOD = 3.0
 DELIVERIES = ("httppost", "kafka")
 
-StackFor = Callable[[str], LocalStack]
-
 
 @pytest.fixture(scope="module")
 def stream_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFor]:
@@ -42,10 +41,6 @@ def stream_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackFor]
     environment = {"KAPACITOR_TEMPLATE_ID": STREAM_TEMPLATE_ID}
     with real_stacks(tmp_path_factory, "stream", PERIOD, environment) as get:
         yield get
-
-
-def about(events: list[Published], devices: list[str], kind: str) -> list[Published]:
-    return [event for event in events if event.subject in devices and event.type == kind]
 
 
 @pytest.mark.parametrize("delivery", DELIVERIES)

@@ -48,6 +48,11 @@ class Published:
         return self.datapath == "degraded"
 
 
+def about(events: list[Published], devices: list[str], kind: str) -> list[Published]:
+    """The events of ``kind`` about any of ``devices``."""
+    return [event for event in events if event.subject in devices and event.type == kind]
+
+
 def published(stack: LocalStack) -> list[Published]:
     """Every event on the stack's events topic, in no particular order."""
     assert stack.state is not None
@@ -161,6 +166,10 @@ def sleep_until(moment: float) -> None:
     time.sleep(max(0.0, moment - time.monotonic()))
 
 
+# A fixture's getter: the stack of an alert delivery.
+StackFor = Callable[[str], LocalStack]
+
+
 @contextmanager
 def real_stacks(
     tmp_path_factory: pytest.TempPathFactory,
@@ -168,7 +177,7 @@ def real_stacks(
     period: float,
     environment: dict[str, str] | None = None,
     **options: Any,
-) -> Iterator[Callable[[str], LocalStack]]:
+) -> Iterator[StackFor]:
     """A LocalStack on the real servers for each alert delivery asked for, started on
     first use and stopped at the end; deadmen at ``period`` seconds, ``environment``
     set for the installer and the functions (a caller's TASK_EXTRA_VARS left out)."""
