@@ -10,14 +10,13 @@ carry credentials (it never does here: they travel as basic auth).
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
 
 import httpx
 
 from ._exceptions import InfluxDBUnavailableError
-from ._transport import DeadlineTransport
+from ._transport import DeadlineTransport, basic_auth
 
 __all__ = ["InfluxDBClient", "Series", "quoted"]
 
@@ -66,8 +65,7 @@ class InfluxDBClient:
     ) -> None:
         headers = {"Accept": "application/json", "User-Agent": "deadman-functions"}
         if username is not None and password is not None:
-            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-            headers["Authorization"] = f"Basic {token}"
+            headers["Authorization"] = basic_auth(username, password)
         self.url = url
         self._client = httpx.Client(
             base_url=url,

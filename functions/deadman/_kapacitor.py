@@ -15,7 +15,6 @@ once a minute as an error naming the failure mode, beside the per-call failures.
 
 from __future__ import annotations
 
-import base64
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -30,7 +29,7 @@ from ._kapacitor_api import Task, Template, error_for
 from ._logging import get_logger
 from ._shards import Shard
 from ._telemetry import KAPACITOR_DURATION, telemetry
-from ._transport import DeadlineTransport
+from ._transport import DeadlineTransport, basic_auth
 
 __all__ = ["WEDGED_MESSAGE", "KapacitorClient", "Task", "Template"]
 
@@ -74,11 +73,9 @@ class KapacitorClient:
         self.shard = shard
         headers = {"Accept": "application/json", "User-Agent": "deadman-functions"}
         if shard.username is not None and shard.password is not None:
-            headers["Authorization"] = _basic_auth(
-                shard.username, shard.password.get_secret_value()
-            )
+            headers["Authorization"] = basic_auth(shard.username, shard.password.get_secret_value())
         elif settings.kapacitor_username is not None and settings.kapacitor_password is not None:
-            headers["Authorization"] = _basic_auth(
+            headers["Authorization"] = basic_auth(
                 settings.kapacitor_username, settings.kapacitor_password.get_secret_value()
             )
         elif settings.kapacitor_token is not None:
@@ -291,12 +288,6 @@ class KapacitorClient:
             "failure": "kapacitor_wedged",
         }
         _log.error(WEDGED_MESSAGE, extra={"fields": fields})
-
-
-def _basic_auth(username: str, password: str) -> str:
-    """The ``Authorization`` value of HTTP basic auth (what ``httpx.BasicAuth`` sends)."""
-    credentials = f"{username}:{password}".encode()
-    return "Basic " + base64.b64encode(credentials).decode("ascii")
 
 
 def _route(path: str) -> str:

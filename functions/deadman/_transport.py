@@ -16,6 +16,7 @@ cannot be given a network backend. A request may carry its own deadline in the
 
 from __future__ import annotations
 
+import base64
 import ssl
 import time
 import typing
@@ -26,7 +27,7 @@ from contextvars import ContextVar
 import httpcore
 import httpx
 
-__all__ = ["DeadlineTransport"]
+__all__ = ["DeadlineTransport", "basic_auth"]
 
 _deadline: ContextVar[float | None] = ContextVar("deadman_call_deadline", default=None)
 
@@ -201,3 +202,10 @@ def _httpx_error(error: Exception) -> httpx.TransportError:
         if kind in _ERRORS:
             return _ERRORS[kind](str(error) or kind.__name__)
     return httpx.TransportError(str(error))
+
+
+def basic_auth(username: str, password: str) -> str:
+    """The ``Authorization`` value of HTTP basic auth (what ``httpx.BasicAuth`` sends),
+    set once as a client header: the clients here send requests past httpx's auth flow."""
+    credentials = f"{username}:{password}".encode()
+    return "Basic " + base64.b64encode(credentials).decode("ascii")

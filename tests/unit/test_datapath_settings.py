@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from deadman import (
     DATAPATH_TASK_ID,
     AlertSettings,
     ConfigurationError,
+    InfluxDBClient,
     InstallerSettings,
     InvalidDeviceCodeError,
     LifecycleSettings,
@@ -80,3 +82,32 @@ def test_datapath_body_queries_the_canary_six_times_a_period() -> None:
     assert body["vars"]["canary"]["value"] == '"stats"."week"."beat"'
     assert body["vars"]["every"]["value"] * QUERIES_PER_PERIOD == 60_000_000_000
     assert (body["vars"]["db"]["value"], body["vars"]["rp"]["value"]) == ("iot", "autogen")
+
+
+@pytest.mark.parametrize(
+    "credentials", [("reader", "p@ss:w"), None], ids=["with-credentials", "without"]
+)
+def test_datapath_influxdb_client_sends_basic_auth_only_when_configured(
+    credentials: tuple[str, str] | None,
+) -> None:
+    seen: list[str | None] = []
+
+    def influxdb(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("Authorization"))
+        return httpx.Response(204)
+
+    username, password = credentials or (None, None)
+    settings = InstallerSettings(
+        kapacitor_db="iot",
+        influxdb_url="http://influxdb.test:8086",
+        influxdb_username=username,
+        influxdb_password=None if password is None else SecretStr(password),
+    )
+    with InfluxDBClient.from_settings(settings, transport=httpx.MockTransport(influxdb)) as client:
+        client.ping()
+    wanted: str | None = None
+    if credentials is not None:
+        # What httpx's own BasicAuth would send.
+        signed = next(httpx.BasicAuth(*credentials).auth_flow(httpx.Request("GET", "/")))
+        wanted = signed.headers["Authorization"]
+    assert seen == [wanted]
