@@ -13,8 +13,9 @@ placed on it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Self
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Self, TypeVar
 
 import httpx
 
@@ -24,6 +25,8 @@ from ._kapacitor import KapacitorClient
 from ._shards import shard_of
 
 __all__ = ["KapacitorShards"]
+
+_T = TypeVar("_T")
 
 
 class KapacitorShards:
@@ -81,6 +84,13 @@ class KapacitorShards:
     def __iter__(self) -> Iterator[KapacitorClient]:
         """The configured shards' clients (not the draining ones')."""
         return iter([self._by_key[key] for key in self.keys])
+
+    def map(self, call: Callable[[KapacitorClient], _T], *, name: str) -> list[_T]:
+        """``call`` of every configured shard's client, the shards at once (threads
+        named ``name``), one result per shard in the shards' order."""
+        clients = list(self)
+        with ThreadPoolExecutor(max_workers=len(clients), thread_name_prefix=name) as pool:
+            return list(pool.map(call, clients))
 
     def client(self, key: str) -> KapacitorClient:
         """The client of the shard ``key`` (configured or draining)."""

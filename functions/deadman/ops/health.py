@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import enum
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,5 +152,4 @@ def check_kapacitors(shards: KapacitorShards, deadline: float) -> KapacitorHealt
         except KapacitorError as error:
             return KapacitorHealth(KapacitorState.UNCHECKED, client.url, detail=error.message)
 
-    with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="check") as pool:
-        return ShardsHealth(tuple(pool.map(check, shards)))
+    return ShardsHealth(tuple(shards.map(check, name="check")))

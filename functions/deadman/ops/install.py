@@ -10,7 +10,6 @@ where it failed and why.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .._config import InstallerSettings
@@ -101,5 +100,4 @@ def install_on_shards(shards: KapacitorShards, steps: Sequence[InstallStep]) -> 
 
     # A template update restarts every task made from it, inside one call: the
     # shards should not wait for each other.
-    with ThreadPoolExecutor(max_workers=len(shards), thread_name_prefix="install") as pool:
-        return list(pool.map(install, shards))
+    return shards.map(install, name="install")
